@@ -1,0 +1,98 @@
+"""``interlock keys create|list|revoke``: manage API keys through a running gateway's admin API."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from interlock.config.loader import MASTER_KEY_ENV
+
+__all__ = ["register"]
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+console = Console()
+
+Gateway = Annotated[str, typer.Option("--gateway", envvar="INTERLOCK_URL", help="Gateway base URL.")]
+MasterKey = Annotated[
+    str,
+    typer.Option("--master-key", envvar=MASTER_KEY_ENV, help="The master key.", show_default=False),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keys_app, name="keys")
+
+
+def _call(gateway: str, master_key: str, method: str, path: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        gateway.rstrip("/") + "/admin" + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {master_key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read())["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = exc.reason
+        console.print(f"[red]error {exc.code}:[/red] {message}", highlight=False)
+        raise typer.Exit(1) from None
+    except urllib.error.URLError as exc:
+        console.print(f"[red]error:[/red] cannot reach {gateway}: {exc.reason}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@keys_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="A name for the key (who or what uses it).")],
+    gateway: Gateway = "http://127.0.0.1:4000",
+    master_key: MasterKey = "",
+    role: Annotated[list[str] | None, typer.Option("--role", help="A role (repeatable).")] = None,
+) -> None:
+    """Create a key and print it. It is shown this once and never again."""
+    created = _call(gateway, master_key, "POST", "/keys", {"name": name, "roles": role or []})
+    console.print(f"id:  {created['id']}\nkey: [bold]{created['key']}[/bold]", highlight=False)
+    console.print("Store the key now: it cannot be shown again.", style="yellow")
+
+
+@keys_app.command("list")
+def list_keys(
+    gateway: Gateway = "http://127.0.0.1:4000",
+    master_key: MasterKey = "",
+    all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+) -> None:
+    """List keys (never their secrets)."""
+    suffix = "?include_revoked=true" if all_keys else ""
+    listing = _call(gateway, master_key, "GET", "/keys" + suffix)
+    table = Table("id", "name", "prefix", "created", "revoked", "roles")
+    for key in listing["data"]:
+        table.add_row(
+            key["id"],
+            key["name"],
+            key["key_prefix"] + "…",
+            str(key["created_at"])[:19],
+            str(key["revoked_at"] or "")[:19],
+            ",".join(key["roles"]),
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (key_…).")],
+    gateway: Gateway = "http://127.0.0.1:4000",
+    master_key: MasterKey = "",
+) -> None:
+    """Revoke a key. It fails at once."""
+    _call(gateway, master_key, "DELETE", f"/keys/{key_id}")
+    console.print(f"revoked {key_id}")

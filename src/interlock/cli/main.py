@@ -1,0 +1,25 @@
+"""The ``interlock`` command line: one typer app, each command group in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from interlock.cli.keys import register as register_keys
+from interlock.cli.sim import register as register_sim
+from interlock.cli.up import register as register_up
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="interlock",
+    help="Interlock: one OpenAI-compatible API over every model backend.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+for register in (register_up, register_sim, register_keys):
+    register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

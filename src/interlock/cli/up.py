@@ -1,0 +1,120 @@
+"""``interlock up``: run the gateway (with the demo fleet when no config file is given)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+import yaml
+from rich.console import Console
+
+from interlock.config.demo import DEMO_DIR, demo_settings, ensure_master_key
+from interlock.config.loader import CONFIG_ENV, ConfigError, export_to_workers, load_settings
+from interlock.config.schema import Settings
+from interlock.sim import SimConfig, SimProcess
+
+__all__ = ["register"]
+
+console = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+
+
+def up(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", envvar=CONFIG_ENV, help="YAML config file.")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 4000].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [default: 1].")] = None,
+) -> None:
+    """Start the gateway. Without --config, serve the demo fleet of simulated backends."""
+    with contextlib.ExitStack() as stack:
+        if config is not None:
+            settings = _load(config)
+            path = config
+            key = settings.master_key.get_secret_value() if settings.master_key else None
+        else:
+            key = ensure_master_key()
+            path = stack.enter_context(_demo_fleet())
+            export_to_workers(master_key=key)
+            settings = _load(path)
+        server = settings.server
+        host = host or server.host
+        port = port if port is not None else server.port
+        workers = workers or server.workers
+        _announce(host, port, key, settings, demo=config is None)
+        if workers > 1:
+            export_to_workers(config_path=path.resolve())
+            uvicorn.run(
+                "interlock.server.app:create_app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                **_SERVER_OPTIONS,
+            )
+        else:
+            from interlock.server.app import create_app
+
+            uvicorn.run(create_app(settings), host=host, port=port, **_SERVER_OPTIONS)
+
+
+_SERVER_OPTIONS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "log_level": "warning",
+    "access_log": False,
+    "timeout_graceful_shutdown": 10,
+}
+
+
+def _load(path: Path) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@contextlib.contextmanager
+def _demo_fleet() -> Iterator[Path]:
+    """Start the demo simulators and write the demo config that points at them."""
+    cpu_config = SimConfig(name="sim-cpu", models=("sim-small", "sim-embed"), ttft_ms=15, tpot_ms=8)
+    gpu_config = SimConfig(name="sim-gpu", models=("sim-large",), ttft_ms=40, tpot_ms=15, max_concurrency=32)
+    with SimProcess(cpu_config) as cpu, SimProcess(gpu_config) as gpu:
+        data = demo_settings(cpu.base_url, gpu.base_url)
+        DEMO_DIR.mkdir(parents=True, exist_ok=True)
+        path = DEMO_DIR / "demo-config.yaml"
+        path.write_text(
+            "# Written by `interlock up` for its demo fleet; regenerated on every start.\n"
+            + yaml.safe_dump(data, sort_keys=False),
+            encoding="utf-8",
+        )
+        yield path
+
+
+def _announce(host: str, port: int, key: str | None, settings: Settings, *, demo: bool) -> None:
+    console.soft_wrap = True
+    url = f"http://{host}:{port}"
+    console.print(f"[bold green]Interlock[/bold green] serving on [bold]{url}/v1[/bold]", highlight=False)
+    console.print(f"  models: {', '.join(settings.models) or 'none configured'}", highlight=False)
+    if demo:
+        console.print("  demo fleet: simulated backends in pools cpu and gpu", highlight=False)
+    if key:
+        console.print(f"  key:    {key}   (master key; create scoped keys with `interlock keys create`)")
+    else:
+        console.print("  [yellow]no master key configured: the admin API is disabled[/yellow]")
+    console.print(
+        f'  try:    curl {url}/v1/chat/completions -H "Authorization: Bearer $KEY" '
+        '-H "Content-Type: application/json" '
+        """-d '{"model":"chat","messages":[{"role":"user","content":"hi"}]}'""",
+        highlight=False,
+        markup=False,
+    )

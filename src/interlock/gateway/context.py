@@ -1,0 +1,118 @@
+"""The request as it flows through the chain: :class:`RequestContext` in, :class:`Reply` out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from interlock.errors import GatewayError
+    from interlock.routing.snapshot import Deployment
+
+__all__ = ["Attempt", "Chunk", "Front", "Operation", "Principal", "Reply", "RequestContext", "Usage"]
+
+Operation = Literal["chat", "embeddings"]
+Front = Literal["openai", "anthropic"]
+Chunk = dict[str, Any]
+"""One streamed chunk in OpenAI ``chat.completion.chunk`` shape."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling. Teams, users and roles fill in as governance lands."""
+
+    key_id: str
+    name: str
+    is_master: bool = False
+    user_id: str | None = None
+    team_id: str | None = None
+    org_id: str | None = None
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts as the upstream reported them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage | None:
+        """Read an OpenAI ``usage`` object; None when absent or malformed."""
+        if not isinstance(usage, dict):
+            return None
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+        return cls(
+            prompt_tokens=_int(usage.get("prompt_tokens")),
+            completion_tokens=_int(usage.get("completion_tokens")),
+            cached_tokens=_int(cached),
+        )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try at one deployment, for the trace and the ``x-interlock-attempts`` header."""
+
+    deployment: str
+    outcome: str
+    latency_ms: float
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Everything the stages know about one request. Stages fill fields in as it flows."""
+
+    request_id: str
+    operation: Operation
+    model: str
+    body: dict[str, Any]
+    stream: bool
+    front: Front = "openai"
+    api_key: str | None = None
+    traceparent: str | None = None
+    wants_usage: bool = False
+    received_at: float = field(default_factory=time.perf_counter)
+    received_wall: float = field(default_factory=time.time)
+    principal: Principal | None = None
+    deployment: Deployment | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    usage: Usage | None = None
+    first_token_at: float | None = None
+    finished_at: float | None = None
+    upstream_s: float = 0.0
+    reply_overhead_ms: float | None = None
+    """Gateway time (upstream waits excluded) when the reply left the chain: for a stream, when its
+    first chunk was ready."""
+    status: int = 200
+    error: GatewayError | None = None
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the request arrived."""
+        return (time.perf_counter() - self.received_at) * 1000.0
+
+    def overhead_ms(self) -> float:
+        """Time spent in the gateway so far, excluding time waiting on upstreams."""
+        return max(0.0, self.elapsed_ms() - self.upstream_s * 1000.0)
+
+
+@dataclass(slots=True)
+class Reply:
+    """What the chain returns: a complete JSON body, or a stream of chunks.
+
+    ``raw`` holds the upstream's bytes when they can be forwarded unchanged; ``body`` is always the
+    parsed OpenAI-shaped object for a complete reply.
+    """
+
+    body: dict[str, Any] | None = None
+    raw: bytes | None = None
+    stream: AsyncIterator[Chunk] | None = None
+    headers: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,124 @@
+"""``account``: the outermost stage. Whatever happens inside, record the outcome.
+
+For a stream the record is written when the stream ends — completed, broken or abandoned by the
+client — because only then are the tokens, the cost and the final status known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+from interlock.errors import GatewayError
+from interlock.gateway.chain import Next
+from interlock.gateway.context import Chunk, Reply, RequestContext, Usage
+from interlock.store import RequestRecord
+
+__all__ = ["CLIENT_CLOSED", "AccountStage", "to_record"]
+
+CLIENT_CLOSED = 499
+"""Status recorded when the client went away before the answer was complete (nginx's convention)."""
+
+Sink = Callable[[RequestRecord], None]
+
+
+class AccountStage:
+    """Measure, price and record every request; ``sink`` must never block or raise."""
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> Reply:
+        try:
+            reply = await call_next(ctx)
+        except GatewayError as exc:
+            ctx.error, ctx.status = exc, exc.status
+            self._finish(ctx)
+            raise
+        except asyncio.CancelledError:
+            ctx.status = CLIENT_CLOSED
+            self._finish(ctx)
+            raise
+        ctx.reply_overhead_ms = ctx.overhead_ms()
+        if reply.stream is not None:
+            reply.stream = self._watch(ctx, reply.stream)
+            return reply
+        if reply.body is not None:
+            ctx.usage = Usage.from_openai(reply.body.get("usage"))
+        self._finish(ctx)
+        return reply
+
+    async def _watch(self, ctx: RequestContext, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        complete = False
+        try:
+            async for chunk in chunks:
+                if ctx.first_token_at is None and _has_output(chunk):
+                    ctx.first_token_at = time.perf_counter()
+                usage = chunk.get("usage")
+                if usage:
+                    ctx.usage = Usage.from_openai(usage)
+                yield chunk
+            complete = True
+        except GatewayError as exc:
+            ctx.error, ctx.status = exc, exc.status
+            raise
+        finally:
+            if not complete and ctx.error is None:
+                ctx.status = CLIENT_CLOSED
+            self._finish(ctx)
+
+    def _finish(self, ctx: RequestContext) -> None:
+        ctx.finished_at = time.perf_counter()
+        self._sink(to_record(ctx))
+
+
+def _has_output(chunk: Chunk) -> bool:
+    choices = chunk.get("choices")
+    if not choices:
+        return False
+    delta = choices[0].get("delta") if isinstance(choices[0], dict) else None
+    return isinstance(delta, dict) and bool(delta.get("content") or delta.get("tool_calls"))
+
+
+def to_record(ctx: RequestContext) -> RequestRecord:
+    """The request-log row for a finished request."""
+    usage = ctx.usage or Usage()
+    deployment = ctx.deployment
+    cost = (
+        deployment.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        if deployment is not None
+        else 0.0
+    )
+    finished = ctx.finished_at or time.perf_counter()
+    principal = ctx.principal
+    return RequestRecord(
+        request_id=ctx.request_id,
+        created_at=datetime.fromtimestamp(ctx.received_wall, UTC),
+        key_id=principal.key_id if principal else None,
+        user_id=principal.user_id if principal else None,
+        team_id=principal.team_id if principal else None,
+        model=ctx.model,
+        deployment=deployment.id if deployment else None,
+        provider=deployment.provider if deployment else None,
+        upstream_model=deployment.upstream_model if deployment else None,
+        operation=ctx.operation if ctx.front == "openai" else "messages",
+        stream=ctx.stream,
+        status=ctx.status,
+        error_kind=ctx.error.kind if ctx.error else None,
+        latency_ms=round((finished - ctx.received_at) * 1000.0, 3),
+        ttft_ms=(round((ctx.first_token_at - ctx.received_at) * 1000.0, 3) if ctx.first_token_at else None),
+        overhead_ms=round(
+            ctx.reply_overhead_ms if ctx.reply_overhead_ms is not None else ctx.overhead_ms(), 3
+        ),
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        cost=cost,
+        attempts=tuple(
+            {"deployment": a.deployment, "outcome": a.outcome, "latency_ms": a.latency_ms}
+            for a in ctx.attempts
+        ),
+        extra={},
+    )

@@ -1,0 +1,47 @@
+"""The small interface every upstream protocol adapter implements.
+
+Requests and replies inside the gateway are OpenAI-shaped dicts; an adapter for another protocol
+translates both ways at its boundary, and converts every foreign error into an
+:class:`interlock.errors.GatewayError` there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from interlock.gateway.context import Chunk
+
+__all__ = ["Provider", "UpstreamReply"]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamReply:
+    """A complete upstream answer: the parsed OpenAI-shaped body, and the raw bytes when they are
+    already that body (so the front door can forward them without serializing again)."""
+
+    body: dict[str, Any]
+    raw: bytes | None = None
+
+
+class Provider(Protocol):
+    """An upstream endpoint speaking one protocol.
+
+    ``body`` is the caller's OpenAI-shaped request with ``model`` already set to the upstream name.
+    Stream iterators yield OpenAI ``chat.completion.chunk`` dicts, the last one carrying ``usage``
+    when the upstream reports it; they raise a ``GatewayError`` if the upstream fails or the stream
+    ends early, and release the upstream connection when closed or cancelled.
+    """
+
+    name: str
+
+    async def chat(self, body: dict[str, Any]) -> UpstreamReply: ...
+
+    def chat_stream(self, body: dict[str, Any]) -> AsyncIterator[Chunk]: ...
+
+    async def embeddings(self, body: dict[str, Any]) -> UpstreamReply: ...
+
+    async def list_models(self) -> list[str]: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,150 @@
+"""The admin API under ``/admin`` (FastAPI; OpenAPI at ``/admin/docs``). Master key only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from interlock.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+)
+from interlock.gateway.context import Principal
+from interlock.server.errors import error_body, error_headers
+from interlock.server.runtime import Runtime
+from interlock.store import KeyRecord, StoreUnavailable, hash_key
+
+__all__ = ["create_admin_app"]
+
+
+class KeyCreate(BaseModel):
+    """Body of ``POST /admin/keys``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[str] = Field(default_factory=list)
+    expires_at: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    user_id: str | None = None
+    team_id: str | None = None
+
+
+def _key_view(record: KeyRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "key_prefix": record.key_prefix,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "revoked_at": record.revoked_at,
+        "last_used_at": record.last_used_at,
+        "roles": list(record.roles),
+        "user_id": record.user_id,
+        "team_id": record.team_id,
+        "metadata": dict(record.metadata),
+    }
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """A timestamp without a zone is taken as UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _error(err: GatewayError) -> Response:
+    headers = {k.decode(): v.decode() for k, v in error_headers(err)}
+    return Response(error_body(err), status_code=err.status, media_type="application/json", headers=headers)
+
+
+async def require_master(request: Request) -> Principal:
+    """The dependency every admin route has: the caller holds the master key."""
+    runtime: Runtime = request.app.state.runtime
+    if runtime.settings.master_key is None:
+        raise PermissionDenied("The admin API is disabled: no master key is configured.")
+    auth = request.headers.get("authorization", "")
+    key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
+    principal = await runtime.keys.authenticate(key)
+    if not principal.is_master:
+        raise PermissionDenied("The admin API needs the master key.")
+    return principal
+
+
+Master = Annotated[Principal, Depends(require_master)]
+
+
+def create_admin_app(runtime: Runtime) -> FastAPI:
+    """The admin sub-application, bound to one runtime."""
+    app = FastAPI(title="Interlock admin API", version="1", docs_url="/docs", redoc_url=None)
+    app.state.runtime = runtime
+
+    def store() -> Any:
+        if runtime.store is None:
+            raise ServiceUnavailable("The store is not open yet.")
+        return runtime.store
+
+    @app.post("/keys", status_code=201)
+    async def create_key(body: KeyCreate, _: Master) -> Response:
+        """Create a key. The plaintext key is in this response and nowhere else, ever."""
+        record, plaintext = await store().keys.create(
+            body.name,
+            roles=tuple(body.roles),
+            metadata=body.metadata,
+            expires_at=_aware(body.expires_at),
+            user_id=body.user_id,
+            team_id=body.team_id,
+        )
+        runtime.keys.remember(record, hash_key(plaintext))
+        return _json({**_key_view(record), "key": plaintext}, status=201)
+
+    @app.get("/keys")
+    async def list_keys(_: Master, include_revoked: bool = False) -> Response:
+        records = await store().keys.list(include_revoked=include_revoked)
+        return _json({"object": "list", "data": [_key_view(r) for r in records]})
+
+    @app.delete("/keys/{key_id}")
+    async def revoke_key(key_id: str, _: Master) -> Response:
+        if not await store().keys.revoke(key_id):
+            raise NotFound(f"No active key with id '{key_id}'.")
+        runtime.keys.forget(key_id)
+        return _json({"id": key_id, "revoked": True})
+
+    @app.exception_handler(GatewayError)
+    async def on_gateway_error(request: Request, exc: GatewayError) -> Response:
+        return _error(exc)
+
+    @app.exception_handler(StoreUnavailable)
+    async def on_store_down(request: Request, exc: StoreUnavailable) -> Response:
+        return _error(ServiceUnavailable("The store is unavailable; try again shortly."))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body")
+        message = f"{where}: {first['msg']}" if where else str(first["msg"])
+        return _error(InvalidRequest(message, param=where or None))
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            return _error(NotFound(f"No admin route {request.url.path}."))
+        if exc.status_code == 401:
+            return _error(AuthenticationFailed(str(exc.detail)))
+        err = GatewayError(str(exc.detail), status=exc.status_code)
+        return _error(err)
+
+    return app

@@ -1,0 +1,60 @@
+"""The Anthropic dialect: ``POST /v1/messages`` served by any backend.
+
+The Messages request is translated into the gateway's OpenAI shape on the way in, and the reply
+(complete or streamed) back into a ``message`` object or Anthropic's event sequence on the way out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from interlock.providers.anthropic_inbound import (
+    OpenAIStreamToAnthropic,
+    anthropic_request_to_openai,
+    openai_response_to_anthropic,
+)
+
+from interlock.errors import GatewayError
+from interlock.gateway.context import Chunk, Front, Reply, RequestContext
+from interlock.server.errors import error_body
+
+__all__ = ["AnthropicMessagesFront"]
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+class AnthropicMessagesFront:
+    """``POST /v1/messages``."""
+
+    front: Front = "anthropic"
+
+    def parse(self, body: dict[str, Any], request_id: str) -> RequestContext:
+        translated = anthropic_request_to_openai(body)
+        return RequestContext(
+            request_id=request_id,
+            operation="chat",
+            model=str(translated["model"]),
+            body=translated,
+            stream=bool(translated.get("stream")),
+            front=self.front,
+            wants_usage=True,
+        )
+
+    def render(self, ctx: RequestContext, reply: Reply) -> bytes:
+        assert reply.body is not None
+        return orjson.dumps(openai_response_to_anthropic(reply.body, model=ctx.model))
+
+    async def render_stream(self, ctx: RequestContext, chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:
+        translator = OpenAIStreamToAnthropic(ctx.model)
+        async for chunk in chunks:
+            for name, data in translator.feed(chunk):
+                yield _event(name, data)
+        for name, data in translator.close():
+            yield _event(name, data)
+
+    def render_stream_error(self, err: GatewayError) -> bytes:
+        return b"event: error\ndata: " + error_body(err, "anthropic") + b"\n\n"

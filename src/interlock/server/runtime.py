@@ -1,0 +1,91 @@
+"""Everything one gateway process builds from settings at start-up, and tears down at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from interlock.config.schema import Settings
+from interlock.gateway.chain import Next, build_chain
+from interlock.gateway.stages.account import AccountStage
+from interlock.gateway.stages.auth import AuthStage
+from interlock.gateway.stages.route import RouteStage
+from interlock.governance.keys import KeyCache
+from interlock.providers.base import Provider
+from interlock.providers.registry import build_providers
+from interlock.routing.balancer import WeightedRandom
+from interlock.routing.build import build_snapshot
+from interlock.routing.snapshot import SnapshotRef
+from interlock.store import RequestLogWriter, RequestRecord, Store, StoreUnavailable
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("interlock")
+
+
+@dataclass(slots=True)
+class Runtime:
+    """The live parts of a gateway: store, writer, keys, providers, routing snapshot and chain."""
+
+    settings: Settings
+    snapshot: SnapshotRef
+    providers: dict[str, Provider]
+    keys: KeyCache
+    store: Store | None = None
+    writer: RequestLogWriter | None = None
+    chain: Next = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chain = build_chain(
+            [
+                AccountStage(self._record),
+                AuthStage(self.keys),
+                RouteStage(self.snapshot, self.providers, WeightedRandom()),
+            ]
+        )
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        """Assemble the parts that need no I/O; :meth:`start` connects the rest."""
+        master = settings.master_key.get_secret_value() if settings.master_key else None
+        return cls(
+            settings=settings,
+            snapshot=SnapshotRef(build_snapshot(settings)),
+            providers=build_providers(settings.providers),
+            keys=KeyCache(None, master),
+        )
+
+    def _record(self, record: RequestRecord) -> None:
+        if self.writer is not None:
+            self.writer.submit(record)
+
+    async def start(self) -> None:
+        """Open the store (applying migrations), load keys, start the request-log writer."""
+        settings = self.settings
+        self.store = await Store.open(settings.store)
+        self.keys.attach(self.store.keys)
+        await self.keys.start()
+        if settings.logging.request_log:
+            self.writer = RequestLogWriter(self.store.requests, capacity=settings.logging.buffer_size)
+            await self.writer.start()
+
+    async def ready(self) -> tuple[bool, dict[str, str]]:
+        """Readiness: config loaded and the store reachable."""
+        checks = {"config": "ok"}
+        store_ok = self.store is not None and await self.store.ping()
+        checks["store"] = "ok" if store_ok else "unreachable"
+        return store_ok, checks
+
+    async def stop(self) -> None:
+        await self.keys.stop()
+        if self.writer is not None:
+            await self.writer.stop()
+            self.writer = None
+        for provider in self.providers.values():
+            await provider.aclose()
+        if self.store is not None:
+            try:
+                await self.store.close()
+            except StoreUnavailable:
+                log.warning("the store could not be closed cleanly")
+            self.store = None

@@ -1,0 +1,40 @@
+"""The store: SQLAlchemy 2 (async) over SQLite or PostgreSQL, migrated by Alembic on open.
+
+::
+
+    store = await Store.open("sqlite:///.interlock/interlock.db")   # or postgresql://…
+    record, plaintext = await store.keys.create("ci", roles=["user"])
+    writer = RequestLogWriter(store.requests)
+    await writer.start()
+    writer.submit(RequestRecord(...))          # never blocks, never raises
+    await writer.stop()
+    await store.close()
+
+All timestamps are timezone-aware UTC ``datetime`` values. Errors from the database surface as
+:class:`StoreUnavailable` (cannot reach or use it) or :class:`StoreError` (it refused the request),
+never as driver exceptions, and never with a password in the message.
+"""
+
+from __future__ import annotations
+
+from interlock.store.errors import StoreError, StoreUnavailable
+from interlock.store.keys import KEY_PREFIX, KeyRecord, KeyRepository, hash_key
+from interlock.store.requests import RequestLogRepository, RequestRecord, StatusClass
+from interlock.store.store import Store
+from interlock.store.writer import RequestLogWriter, RequestSink, WriterStats
+
+__all__ = [
+    "KEY_PREFIX",
+    "KeyRecord",
+    "KeyRepository",
+    "RequestLogRepository",
+    "RequestLogWriter",
+    "RequestRecord",
+    "RequestSink",
+    "StatusClass",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "WriterStats",
+    "hash_key",
+]

@@ -1,0 +1,142 @@
+"""The tables, as SQLAlchemy Core objects, and the two column types they need on both backends.
+
+The migrations under ``migrations/versions`` create these tables; this module is what the
+repositories query and what ``alembic revision --autogenerate`` compares against. A change here
+without a new migration is a bug.
+
+Timestamps are timezone-aware UTC ``datetime`` values on the Python side. PostgreSQL stores them as
+``timestamptz``; SQLite stores naive UTC text in a fixed-width format, so text order is time order
+and the indexes on ``created_at`` work for range scans.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = [
+    "KEYS_REVISION",
+    "VERSION_TABLE",
+    "UTCDateTime",
+    "api_keys",
+    "json_type",
+    "metadata",
+    "request_log",
+    "store_meta",
+]
+
+VERSION_TABLE = "interlock_alembic_version"
+"""Alembic's bookkeeping table; named so it cannot clash with an application's own Alembic."""
+
+KEYS_REVISION = "keys_revision"
+"""The ``store_meta`` row bumped on every key create or revoke."""
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the backend stores."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass a timezone-aware datetime (UTC)")
+        value = value.astimezone(UTC)
+        # SQLite has no time zones; storing naive UTC keeps one fixed-width, sortable text format.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def json_type() -> TypeEngine[Any]:
+    """JSON text on SQLite, ``jsonb`` on PostgreSQL (indexable and compact when queried later)."""
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True, index=True),
+    Column("key_prefix", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("user_id", String, nullable=True),
+    Column("team_id", String, nullable=True),
+    Column("org_id", String, nullable=True),
+    Column("roles", json_type(), nullable=False, server_default=text("'[]'")),
+    Column("metadata", json_type(), nullable=False, server_default=text("'{}'")),
+)
+
+request_log = Table(
+    "request_log",
+    metadata,
+    Column("request_id", String, primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("key_id", String, nullable=True),
+    Column("user_id", String, nullable=True),
+    Column("team_id", String, nullable=True),
+    Column("model", String, nullable=False),
+    Column("deployment", String, nullable=True),
+    Column("provider", String, nullable=True),
+    Column("upstream_model", String, nullable=True),
+    Column("operation", String, nullable=False),
+    Column("stream", Boolean, nullable=False, server_default=text("false")),
+    Column("status", Integer, nullable=False),
+    Column("error_kind", String, nullable=True),
+    Column("latency_ms", Float, nullable=False, server_default=text("0")),
+    Column("ttft_ms", Float, nullable=True),
+    Column("overhead_ms", Float, nullable=False, server_default=text("0")),
+    Column("prompt_tokens", Integer, nullable=False, server_default=text("0")),
+    Column("completion_tokens", Integer, nullable=False, server_default=text("0")),
+    Column("cached_tokens", Integer, nullable=False, server_default=text("0")),
+    Column("cost", Float, nullable=False, server_default=text("0")),
+    Column("attempts", json_type(), nullable=False, server_default=text("'[]'")),
+    Column("extra", json_type(), nullable=False, server_default=text("'{}'")),
+    # (column, created_at) pairs serve both "filter by column" and "… newest first" queries, so
+    # no separate single-column index on model, status or key_id is needed.
+    Index("ix_request_log_model_created_at", "model", "created_at"),
+    Index("ix_request_log_status_created_at", "status", "created_at"),
+    Index("ix_request_log_key_id_created_at", "key_id", "created_at"),
+)
+
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("value", BigInteger, nullable=False, server_default=text("0")),
+)

@@ -1,0 +1,85 @@
+"""The store: one database (SQLite or PostgreSQL, the URL decides) and its repositories."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+
+from interlock.store.engine import Database, create_engine
+from interlock.store.errors import translate_error
+from interlock.store.keys import KeyRepository
+from interlock.store.migrate import upgrade_to_head
+from interlock.store.requests import RequestLogRepository
+from interlock.store.urls import Backend, parse_database_url
+
+__all__ = ["Store"]
+
+
+class Store:
+    """The gateway's database. Make one with :meth:`open`; close it with :meth:`close`."""
+
+    __slots__ = ("_db", "_keys", "_requests")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._keys = KeyRepository(db)
+        self._requests = RequestLogRepository(db)
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True, connect_timeout: float = 10.0) -> Store:
+        """Connect to ``url`` and bring its schema to the newest migration.
+
+        ``url`` is written as users write it (``sqlite:///.interlock/interlock.db``,
+        ``postgresql://user:pw@host:5432/db``). Raises ``ValueError`` for a URL that is not one of
+        those, and :class:`~interlock.store.errors.StoreUnavailable` when the database cannot be
+        reached. With ``migrate=False`` nothing connects until first use.
+        """
+        parsed = parse_database_url(url)
+        try:
+            engine = create_engine(parsed, connect_timeout=connect_timeout)
+        except OSError as exc:  # the SQLite file's directory could not be created
+            raise translate_error(exc, display_url=parsed.display, secret=parsed.password) from exc
+        store = cls(Database(engine, parsed))
+        if migrate:
+            try:
+                await upgrade_to_head(store._db)
+            except BaseException:
+                await store.close()
+                raise
+        return store
+
+    @property
+    def keys(self) -> KeyRepository:
+        """API keys."""
+        return self._keys
+
+    @property
+    def requests(self) -> RequestLogRepository:
+        """The request log."""
+        return self._requests
+
+    @property
+    def url_display(self) -> str:
+        """The database URL as given, with any password shown as ``***``."""
+        return self._db.url.display
+
+    @property
+    def backend(self) -> Backend:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._db.backend
+
+    # A timeout here means "answer False", not "cancel me", so asyncio.timeout() cannot replace it.
+    async def ping(self, timeout: float = 2.0) -> bool:  # noqa: ASYNC109
+        """Whether the database answers ``SELECT 1`` within ``timeout`` seconds. Never raises."""
+        try:
+            async with asyncio.timeout(timeout), self._db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            # A health probe must answer, whatever a driver throws (timeouts included).
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Close every pooled connection. The store must not be used afterwards."""
+        await self._db.engine.dispose()

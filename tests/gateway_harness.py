@@ -1,0 +1,71 @@
+"""Start real gateways over loopback HTTP for tests: a simulator upstream, SQLite in a temp dir."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from interlock.config.loader import parse_settings
+from interlock.server.app import create_app
+from interlock.server.runtime import Runtime
+from interlock.server.thread import ServerThread
+
+MASTER_KEY = "sk-test-master-key-0123456789"
+
+
+@dataclass
+class Gateway:
+    url: str
+    runtime: Runtime
+    master_key: str = MASTER_KEY
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.master_key}"})
+
+    def create_key(self, name: str = "test") -> tuple[str, str]:
+        """A new virtual key: (id, plaintext)."""
+        with self.admin() as client:
+            response = client.post("/admin/keys", json={"name": name})
+            response.raise_for_status()
+            body = response.json()
+            return body["id"], body["key"]
+
+
+def simple_config(upstreams: dict[str, str], tmp: Path, extra: str = "") -> str:
+    """A config with one provider per upstream, and models ``chat`` (all upstreams) and ``embed``."""
+    providers = "\n".join(f"  {name}: {{kind: openai, base_url: {url}}}" for name, url in upstreams.items())
+    chat = "\n".join(
+        f"      - {{provider: {name}, model: sim-small, price: {{input: 1.0, output: 2.0}}}}" for name in upstreams
+    )
+    first = next(iter(upstreams))
+    return f"""
+master_key: {MASTER_KEY}
+store: sqlite:///{tmp}/interlock.db
+providers:
+{providers}
+models:
+  chat:
+    deployments:
+{chat}
+  embed:
+    kind: embeddings
+    deployments:
+      - {{provider: {first}, model: sim-embed, price: {{input: 0.5}}}}
+{extra}
+"""
+
+
+@contextmanager
+def running_gateway(config_text: str) -> Iterator[Gateway]:
+    settings = parse_settings(config_text, env={})
+    runtime = Runtime.build(settings)
+    with ServerThread(create_app(settings, runtime)) as server:
+        yield Gateway(url=server.url, runtime=runtime)

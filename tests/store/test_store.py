@@ -1,0 +1,151 @@
+"""Opening, pinging and closing the store; URLs; errors from dead databases; the public API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import interlock.store
+from interlock.store import Store, StoreError, StoreUnavailable
+from interlock.store.urls import parse_database_url
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(interlock.store.__all__) == [
+        "KEY_PREFIX",
+        "KeyRecord",
+        "KeyRepository",
+        "RequestLogRepository",
+        "RequestLogWriter",
+        "RequestRecord",
+        "RequestSink",
+        "StatusClass",
+        "Store",
+        "StoreError",
+        "StoreUnavailable",
+        "WriterStats",
+        "hash_key",
+    ]
+    for name in interlock.store.__all__:
+        assert getattr(interlock.store, name) is not None
+    assert issubclass(StoreUnavailable, StoreError)
+    assert issubclass(StoreError, Exception)
+
+
+@pytest.mark.parametrize(
+    ("raw", "driver", "database"),
+    [
+        ("sqlite:////abs/dir/x.db", "sqlite+aiosqlite", "/abs/dir/x.db"),
+        ("sqlite+aiosqlite:////abs/x.db", "sqlite+aiosqlite", "/abs/x.db"),
+        ("sqlite:///:memory:", "sqlite+aiosqlite", ":memory:"),
+        ("postgresql://u@h:5432/db", "postgresql+asyncpg", "db"),
+        ("postgres://u@h/db", "postgresql+asyncpg", "db"),
+        ("postgresql+psycopg://u:p@h/db", "postgresql+asyncpg", "db"),
+    ],
+)
+def test_urls_are_converted_to_async_drivers(raw: str, driver: str, database: str) -> None:
+    parsed = parse_database_url(raw)
+    assert parsed.driver_url.drivername == driver
+    assert parsed.driver_url.database == database
+    assert parsed.backend == driver.split("+")[0]
+
+
+def test_relative_sqlite_path_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    parsed = parse_database_url("sqlite:///.interlock/interlock.db")
+    assert parsed.sqlite_path == tmp_path / ".interlock" / "interlock.db"
+
+
+@pytest.mark.parametrize(
+    "raw", ["mysql://root:pw-in-url@h/db", "postgresql://root:pw-in-url@h", "not a url pw-in-url"]
+)
+def test_unusable_urls_raise_value_error_without_the_password(raw: str) -> None:
+    with pytest.raises(ValueError, match=r"URL") as info:
+        parse_database_url(raw)
+    assert "pw-in-url" not in str(info.value)
+
+
+async def test_sqlite_file_and_parent_directory_are_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw_rows
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = await Store.open("sqlite:///.interlock/interlock.db")
+    try:
+        assert store.backend == "sqlite"
+        assert store.url_display == "sqlite:///.interlock/interlock.db"
+    finally:
+        await store.close()
+    assert (tmp_path / ".interlock" / "interlock.db").is_file()
+    modes = await raw_rows("sqlite:///.interlock/interlock.db", "PRAGMA journal_mode")
+    assert modes == [{"journal_mode": "wal"}]
+
+
+async def test_sqlite_in_memory_works() -> None:
+    store = await Store.open("sqlite:///:memory:")
+    try:
+        record, plaintext = await store.keys.create("mem")
+        assert await store.keys.find_by_plaintext(plaintext) == record
+    finally:
+        await store.close()
+
+
+async def test_ping_answers_true_on_a_live_database(store: Store) -> None:
+    assert await store.ping() is True
+
+
+async def test_url_display_masks_the_password(dead_pg_url: str, dead_password: str) -> None:
+    store = await Store.open(dead_pg_url, migrate=False)
+    try:
+        assert dead_password not in store.url_display
+        assert "***" in store.url_display
+        assert store.backend == "postgresql"
+    finally:
+        await store.close()
+
+
+async def test_open_on_a_dead_postgres_raises_store_unavailable_without_password(
+    dead_pg_url: str, dead_password: str
+) -> None:
+    with pytest.raises(StoreUnavailable) as info:
+        await Store.open(dead_pg_url)
+    assert dead_password not in str(info.value)
+    assert dead_password not in repr(info.value)
+    assert "***" in str(info.value)
+
+
+async def test_dead_postgres_pings_false_and_repositories_raise(
+    dead_pg_url: str, dead_password: str
+) -> None:
+    store = await Store.open(dead_pg_url, migrate=False)
+    try:
+        assert await store.ping() is False
+        with pytest.raises(StoreUnavailable) as info:
+            await store.keys.list()
+        assert dead_password not in str(info.value)
+        with pytest.raises(StoreUnavailable):
+            await store.requests.get("r-1")
+    finally:
+        await store.close()
+
+
+async def test_unopenable_sqlite_file_pings_false_and_raises(tmp_path: Path) -> None:
+    # The "file" is a directory: SQLite cannot open it, like a disk gone away.
+    store = await Store.open(f"sqlite:///{tmp_path}", migrate=False)
+    try:
+        assert await store.ping() is False
+        with pytest.raises(StoreUnavailable):
+            await store.keys.revision()
+    finally:
+        await store.close()
+
+
+async def test_open_fails_cleanly_for_an_unopenable_sqlite_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="unavailable"):
+        await Store.open(f"sqlite:///{tmp_path}")
+
+
+async def test_missing_postgres_database_is_unavailable(pg_server) -> None:
+    url = pg_server.url("interlock_no_such_database")
+    with pytest.raises(StoreUnavailable, match="does not exist"):
+        await Store.open(url)
