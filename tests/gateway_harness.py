@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import anthropic
 import httpx
+import openai
 
 from interlock.config.loader import parse_settings
 from interlock.server.app import create_app
@@ -22,6 +25,26 @@ class Gateway:
     url: str
     runtime: Runtime
     master_key: str = MASTER_KEY
+    _clients: list[openai.OpenAI | anthropic.Anthropic] = field(default_factory=list)
+
+    def openai(self, key: str | None = None, **options: Any) -> openai.OpenAI:
+        """An OpenAI SDK client for this gateway, closed when the gateway stops."""
+        options.setdefault("max_retries", 0)
+        client = openai.OpenAI(base_url=self.base_url, api_key=key or self.master_key, **options)
+        self._clients.append(client)
+        return client
+
+    def anthropic(self, key: str | None = None, **options: Any) -> anthropic.Anthropic:
+        """An Anthropic SDK client for this gateway, closed when the gateway stops."""
+        options.setdefault("max_retries", 0)
+        client = anthropic.Anthropic(base_url=self.url, api_key=key or self.master_key, **options)
+        self._clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
 
     @property
     def base_url(self) -> str:
@@ -43,7 +66,8 @@ def simple_config(upstreams: dict[str, str], tmp: Path, extra: str = "") -> str:
     """A config with one provider per upstream, and models ``chat`` (all upstreams) and ``embed``."""
     providers = "\n".join(f"  {name}: {{kind: openai, base_url: {url}}}" for name, url in upstreams.items())
     chat = "\n".join(
-        f"      - {{provider: {name}, model: sim-small, price: {{input: 1.0, output: 2.0}}}}" for name in upstreams
+        f"      - {{provider: {name}, model: sim-small, price: {{input: 1.0, output: 2.0}}}}"
+        for name in upstreams
     )
     first = next(iter(upstreams))
     return f"""
@@ -68,4 +92,8 @@ def running_gateway(config_text: str) -> Iterator[Gateway]:
     settings = parse_settings(config_text, env={})
     runtime = Runtime.build(settings)
     with ServerThread(create_app(settings, runtime)) as server:
-        yield Gateway(url=server.url, runtime=runtime)
+        gateway = Gateway(url=server.url, runtime=runtime)
+        try:
+            yield gateway
+        finally:
+            gateway.close_clients()

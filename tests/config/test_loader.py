@@ -69,7 +69,9 @@ def test_unknown_key_names_the_path_and_line() -> None:
 
 
 def test_misplaced_key_says_where_it_belongs() -> None:
-    assert problems(EXAMPLE + "port: 4000\n") == ["port (line 13): unknown key 'port' (it belongs under server)"]
+    assert problems(EXAMPLE + "port: 4000\n") == [
+        "port (line 13): unknown key 'port' (it belongs under server)"
+    ]
     found = problems(EXAMPLE.replace("weight: 2}", "weight: 2, input: 0.2}"))
     assert found == [
         "models.chat.deployments[1].input (line 12): unknown key 'input' "
@@ -89,11 +91,15 @@ def test_unknown_provider_and_pool_references() -> None:
 def test_wrong_types_and_values() -> None:
     found = problems(EXAMPLE.replace("weight: 2", "weight: heavy"))
     assert len(found) == 1 and found[0].startswith("models.chat.deployments[1].weight (line 12):")
-    assert problems(EXAMPLE.replace("kind: openai, base_url: http://127.0.0.1:9101/v1", "kind: grpc"))[0].startswith(
-        "providers.sim-a.kind (line 4):"
-    )
+    assert problems(EXAMPLE.replace("kind: openai, base_url: http://127.0.0.1:9101/v1", "kind: grpc"))[
+        0
+    ].startswith("providers.sim-a.kind (line 4):")
     assert "must start with http" in problems(EXAMPLE.replace("http://127.0.0.1:9101", "127.0.0.1:9101"))[0]
-    assert problems(EXAMPLE.replace("    deployments:\n      - {provider: sim-a", "    deployment:\n      - {provider: sim-a"))
+    assert problems(
+        EXAMPLE.replace(
+            "    deployments:\n      - {provider: sim-a", "    deployment:\n      - {provider: sim-a"
+        )
+    )
 
 
 def test_not_yaml_and_not_a_mapping() -> None:

@@ -9,7 +9,9 @@ import pytest
 from tests.gateway_harness import Gateway
 
 
-def post(gateway: Gateway, body: bytes | str, key: str | None = None, path: str = "/v1/chat/completions") -> httpx.Response:
+def post(
+    gateway: Gateway, body: bytes | str, key: str | None = None, path: str = "/v1/chat/completions"
+) -> httpx.Response:
     headers = {"Content-Type": "application/json"}
     if key is not None:
         headers["Authorization"] = f"Bearer {key}"
@@ -38,9 +40,15 @@ def assert_openai_error(response: httpx.Response, status: int, text: str) -> dic
         ('{"model": "chat", "messages": []}', "'messages' is required"),
         ('{"model": "chat", "messages": ["hi"]}', "messages[0]"),
         ('{"model": "chat", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', "'stream'"),
-        ('{"model": "chat", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}', "'max_tokens'"),
+        (
+            '{"model": "chat", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}',
+            "'max_tokens'",
+        ),
         ('{"model": "chat", "messages": [{"role": "user", "content": "x"}], "n": 1.5}', "'n'"),
-        ('{"model": "chat", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', "'temperature'"),
+        (
+            '{"model": "chat", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}',
+            "'temperature'",
+        ),
     ],
 )
 def test_malformed_chat_bodies_are_400(gateway: Gateway, body: str, text: str) -> None:
@@ -62,7 +70,7 @@ def test_malformed_embedding_bodies_are_400(gateway: Gateway, body: str, text: s
 
 
 def test_unknown_model_is_404_through_the_sdk(gateway: Gateway) -> None:
-    client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.master_key, max_retries=0)
+    client = gateway.openai()
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model="gpt-17", messages=[{"role": "user", "content": "x"}])
     assert caught.value.code == "model_not_found"
@@ -72,7 +80,7 @@ def test_missing_and_invalid_keys_are_401(gateway: Gateway) -> None:
     body = '{"model": "chat", "messages": [{"role": "user", "content": "x"}]}'
     assert_openai_error(post(gateway, body), 401, "Missing API key")
     assert_openai_error(post(gateway, body, "sk-il-not-a-real-key"), 401, "Invalid API key")
-    client = openai.OpenAI(base_url=gateway.base_url, api_key="wrong-key", max_retries=0)
+    client = gateway.openai("wrong-key")
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
 

@@ -27,9 +27,17 @@ def wait_for(predicate: Any, timeout_s: float = 10.0) -> bool:
 
 def test_stream_disconnect_cancels_upstream(gateway: Gateway, sim: SimServerThread) -> None:
     httpx.post(sim.url + "/sim/faults", json={"slow_stream_ms": 50})
-    body = {"model": "chat", "messages": [{"role": "user", "content": "long story"}], "stream": True, "max_tokens": 500}
+    body = {
+        "model": "chat",
+        "messages": [{"role": "user", "content": "long story"}],
+        "stream": True,
+        "max_tokens": 500,
+    }
     with httpx.stream(
-        "POST", gateway.base_url + "/chat/completions", json=body, headers={"Authorization": f"Bearer {gateway.master_key}"}
+        "POST",
+        gateway.base_url + "/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {gateway.master_key}"},
     ) as response:
         lines = response.iter_lines()
         received = [next(lines) for _ in range(4)]

@@ -17,7 +17,7 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 def test_virtual_key_works_and_revocation_is_immediate(gateway: Gateway) -> None:
     key_id, key = gateway.create_key("svc-a")
     assert key.startswith("sk-il-")
-    client = openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
+    client = gateway.openai(key)
     assert client.chat.completions.create(model="chat", messages=MESSAGES).choices  # type: ignore[arg-type]
     with gateway.admin() as admin:
         assert admin.delete(f"/admin/keys/{key_id}").json() == {"id": key_id, "revoked": True}
@@ -40,7 +40,9 @@ def test_revoked_keys_are_listed_only_on_request(gateway: Gateway) -> None:
     with gateway.admin() as admin:
         admin.delete(f"/admin/keys/{key_id}")
         active = {k["id"] for k in admin.get("/admin/keys").json()["data"]}
-        everything = {k["id"] for k in admin.get("/admin/keys", params={"include_revoked": "true"}).json()["data"]}
+        everything = {
+            k["id"] for k in admin.get("/admin/keys", params={"include_revoked": "true"}).json()["data"]
+        }
         again = admin.delete(f"/admin/keys/{key_id}")
     assert key_id not in active and key_id in everything
     assert again.status_code == 404 and again.json()["error"]["code"] == "not_found"
@@ -56,21 +58,28 @@ def test_key_created_by_another_process_is_accepted_on_first_use(gateway: Gatewa
         return key
 
     key = asyncio.run(create_elsewhere())
-    client = openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
+    client = gateway.openai(key)
     assert client.models.list().data
 
 
 def test_admin_needs_the_master_key(gateway: Gateway) -> None:
     _, key = gateway.create_key("not-admin")
     no_key = httpx.post(gateway.url + "/admin/keys", json={"name": "x"})
-    virtual = httpx.post(gateway.url + "/admin/keys", json={"name": "x"}, headers={"Authorization": f"Bearer {key}"})
+    virtual = httpx.post(
+        gateway.url + "/admin/keys", json={"name": "x"}, headers={"Authorization": f"Bearer {key}"}
+    )
     assert no_key.status_code == 401 and no_key.json()["error"]["type"] == "authentication_error"
     assert virtual.status_code == 403 and virtual.json()["error"]["type"] == "permission_error"
 
 
 @pytest.mark.parametrize(
     ("body", "text"),
-    [({}, "name"), ({"name": ""}, "name"), ({"name": "x", "roles": "admin"}, "roles"), ({"name": "x", "bogus": 1}, "bogus")],
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "x", "roles": "admin"}, "roles"),
+        ({"name": "x", "bogus": 1}, "bogus"),
+    ],
 )
 def test_bad_admin_bodies_are_400(gateway: Gateway, body: dict[str, object], text: str) -> None:
     with gateway.admin() as admin:

@@ -13,7 +13,7 @@ from tests.gateway_harness import Gateway
 
 @pytest.fixture
 def client(gateway: Gateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url, api_key=gateway.master_key, max_retries=0)
+    return gateway.openai()
 
 
 def test_chat_completion(client: openai.OpenAI) -> None:
@@ -60,7 +60,11 @@ def test_tools_round_trip(client: openai.OpenAI) -> None:
             "type": "function",
             "function": {
                 "name": "get_weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
             },
         }
     ]
@@ -82,7 +86,10 @@ def test_streaming_tool_calls(client: openai.OpenAI) -> None:
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     chunks = list(
         client.chat.completions.create(
-            model="chat", messages=[{"role": "user", "content": "look it up"}], tools=tools, stream=True  # type: ignore[arg-type]
+            model="chat",
+            messages=[{"role": "user", "content": "look it up"}],
+            tools=tools,
+            stream=True,  # type: ignore[arg-type]
         )
     )
     names = [
@@ -109,7 +116,12 @@ def test_json_response_format_n_stop_seed_are_forwarded(client: openai.OpenAI) -
     assert len(reply.choices) == 2
     assert isinstance(json.loads(reply.choices[0].message.content or ""), dict)
     again = client.chat.completions.create(
-        model="chat", messages=[{"role": "user", "content": "json please"}], response_format={"type": "json_object"}, n=2, seed=3, max_completion_tokens=400
+        model="chat",
+        messages=[{"role": "user", "content": "json please"}],
+        response_format={"type": "json_object"},
+        n=2,
+        seed=3,
+        max_completion_tokens=400,
     )
     assert again.choices[0].message.content == reply.choices[0].message.content
 

@@ -34,7 +34,7 @@ def impatient(sim: SimServerThread, tmp_path: Path) -> Iterator[Gateway]:
 
 
 def client_for(gateway: Gateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url, api_key=gateway.master_key, max_retries=0, timeout=20)
+    return gateway.openai(timeout=20)
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -56,9 +56,11 @@ def test_upstream_429_is_429_with_retry_after(gateway: Gateway, sim: SimServerTh
 
 def test_upstream_down_is_503(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    with running_gateway(simple_config({"dead": dead}, tmp_path)) as gw:
-        with pytest.raises(openai.APIStatusError) as caught:
-            client_for(gw).chat.completions.create(model="chat", messages=MESSAGES)  # type: ignore[arg-type]
+    with (
+        running_gateway(simple_config({"dead": dead}, tmp_path)) as gw,
+        pytest.raises(openai.APIStatusError) as caught,
+    ):
+        client_for(gw).chat.completions.create(model="chat", messages=MESSAGES)  # type: ignore[arg-type]
     assert caught.value.status_code == 503
     assert "cannot connect" in caught.value.message
 
@@ -81,7 +83,9 @@ def test_connection_reset_is_502(gateway: Gateway, sim: SimServerThread, stream:
 
 @pytest.mark.parametrize("garbage", ["json", "content_type", "sse"])
 @pytest.mark.parametrize("stream", [False, True])
-def test_upstream_garbage_is_a_clear_502(gateway: Gateway, sim: SimServerThread, garbage: str, stream: bool) -> None:
+def test_upstream_garbage_is_a_clear_502(
+    gateway: Gateway, sim: SimServerThread, garbage: str, stream: bool
+) -> None:
     set_faults(sim, garbage=garbage)
     with pytest.raises(openai.APIError) as caught:
         client = client_for(gateway)
@@ -98,7 +102,9 @@ def test_stream_cut_mid_way_ends_with_an_error_event(gateway: Gateway, sim: SimS
     set_faults(sim, cut_after_tokens=3)
     received: list[str] = []
     with pytest.raises(openai.APIError) as caught:
-        for chunk in client_for(gateway).chat.completions.create(model="chat", messages=MESSAGES, stream=True):  # type: ignore[arg-type]
+        for chunk in client_for(gateway).chat.completions.create(
+            model="chat", messages=MESSAGES, stream=True
+        ):  # type: ignore[arg-type]
             if chunk.choices and chunk.choices[0].delta.content:
                 received.append(chunk.choices[0].delta.content)
     assert received, "the tokens before the cut reach the client"

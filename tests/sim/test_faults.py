@@ -16,6 +16,7 @@ from .helpers import TLS, chat_body, delete, post, sdk, stats, wait_for_stats
 
 
 def set_faults(sim: SimServerThread, **faults: Any) -> dict[str, Any]:
+    """Set faults through the raw HTTP route (the blocking ``sim.set_faults`` is tested elsewhere)."""
     response = post(sim.url + "/sim/faults", json=faults)
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()

@@ -22,6 +22,7 @@ def test_public_api() -> None:
         "Faults",
         "SimApp",
         "SimConfig",
+        "SimControls",
         "SimProcess",
         "SimServerThread",
         "config_to_args",

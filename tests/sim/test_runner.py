@@ -105,3 +105,18 @@ def test_child_process_simulator() -> None:
         process = child.process
         assert process is not None
     assert process.returncode is not None
+
+
+def test_blocking_controls(sim: SimServerThread) -> None:
+    assert sim.healthy()
+    shown = sim.set_faults(error_rate=1, error_status=503, only_models=["down"])
+    assert shown["error_status"] == 503
+    assert post(sim.base_url + "/chat/completions", json=chat_body(model="down")).status_code == 503
+    assert sim.stats()["errors_injected"] == 1
+    with pytest.raises(ValueError, match="error_rate"):
+        sim.set_faults(error_rate=3)
+    sim.clear_faults()
+    assert post(sim.base_url + "/chat/completions", json=chat_body(model="down")).status_code == 200
+    assert sim.reset_stats()["requests_total"] == 0
+    sim.reset_prefix_cache()
+    assert sim.stats()["prefix_cache_blocks"] == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,3 +193,16 @@ def dead_pg_url(dead_password: str) -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"postgresql://interlock:{dead_password}@127.0.0.1:{port}/interlock"
+
+
+@pytest.fixture
+async def unopenable_sqlite_url(tmp_path: Path) -> AsyncIterator[str]:
+    """An SQLite URL whose "file" is a directory: SQLite cannot open it, like a disk gone away."""
+    before = set(threading.enumerate())
+    yield f"sqlite:///{tmp_path}"
+    # aiosqlite (0.22) leaves its worker thread finishing a failed connect after the caller has
+    # moved on; if this test's event loop closes first, the thread raises "Event loop is closed"
+    # into whichever test runs next. Let those threads finish while the loop is still open.
+    for thread in set(threading.enumerate()) - before:
+        if thread.name.endswith("(_connection_worker_thread)"):
+            thread.join(timeout=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -67,6 +68,53 @@ async def test_concurrent_opens_all_succeed(fresh_url: str, raw_rows) -> None:
             assert await store.keys.revision() == 0
     finally:
         await asyncio.gather(*(store.close() for store in stores))
+    versions = await raw_rows(fresh_url, f"SELECT version_num FROM {VERSION_TABLE}")
+    assert versions == [{"version_num": head_revision()}]
+
+
+# Each child imports everything, says "ready", and opens the store only when told "go", so that
+# the opens really race.
+_CHILD = """
+import asyncio, sys
+from interlock.store import Store
+
+async def main() -> None:
+    print("ready", flush=True)
+    sys.stdin.readline()
+    store = await Store.open(sys.argv[1])
+    try:
+        print("revision", await store.keys.revision(), flush=True)
+    finally:
+        await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_concurrent_opens_from_separate_processes(fresh_url: str, raw_rows) -> None:
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _CHILD,
+            fresh_url,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
+    for child in children:
+        assert child.stdout is not None
+        assert await child.stdout.readline() == b"ready\n"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        await child.stdin.drain()
+    results = [await child.communicate() for child in children]
+    for child, (out, err) in zip(children, results, strict=True):
+        assert child.returncode == 0, err.decode()[-2000:]
+        assert out == b"revision 0\n"
     versions = await raw_rows(fresh_url, f"SELECT version_num FROM {VERSION_TABLE}")
     assert versions == [{"version_num": head_revision()}]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -81,10 +82,12 @@ async def test_sqlite_file_and_parent_directory_are_created(
     assert modes == [{"journal_mode": "wal"}]
 
 
-async def test_sqlite_in_memory_works() -> None:
+async def test_sqlite_in_memory_works_under_concurrent_use() -> None:
     store = await Store.open("sqlite:///:memory:")
     try:
-        record, plaintext = await store.keys.create("mem")
+        created = await asyncio.gather(*(store.keys.create(f"mem{i}") for i in range(10)))
+        assert await store.keys.revision() == 10
+        record, plaintext = created[0]
         assert await store.keys.find_by_plaintext(plaintext) == record
     finally:
         await store.close()
@@ -114,9 +117,7 @@ async def test_open_on_a_dead_postgres_raises_store_unavailable_without_password
     assert "***" in str(info.value)
 
 
-async def test_dead_postgres_pings_false_and_repositories_raise(
-    dead_pg_url: str, dead_password: str
-) -> None:
+async def test_dead_postgres_pings_false_and_repositories_raise(dead_pg_url: str, dead_password: str) -> None:
     store = await Store.open(dead_pg_url, migrate=False)
     try:
         assert await store.ping() is False
@@ -129,9 +130,8 @@ async def test_dead_postgres_pings_false_and_repositories_raise(
         await store.close()
 
 
-async def test_unopenable_sqlite_file_pings_false_and_raises(tmp_path: Path) -> None:
-    # The "file" is a directory: SQLite cannot open it, like a disk gone away.
-    store = await Store.open(f"sqlite:///{tmp_path}", migrate=False)
+async def test_unopenable_sqlite_file_pings_false_and_raises(unopenable_sqlite_url: str) -> None:
+    store = await Store.open(unopenable_sqlite_url, migrate=False)
     try:
         assert await store.ping() is False
         with pytest.raises(StoreUnavailable):
@@ -140,9 +140,9 @@ async def test_unopenable_sqlite_file_pings_false_and_raises(tmp_path: Path) -> 
         await store.close()
 
 
-async def test_open_fails_cleanly_for_an_unopenable_sqlite_file(tmp_path: Path) -> None:
+async def test_open_fails_cleanly_for_an_unopenable_sqlite_file(unopenable_sqlite_url: str) -> None:
     with pytest.raises(StoreUnavailable, match="unavailable"):
-        await Store.open(f"sqlite:///{tmp_path}")
+        await Store.open(unopenable_sqlite_url)
 
 
 async def test_missing_postgres_database_is_unavailable(pg_server) -> None:

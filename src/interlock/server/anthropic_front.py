@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+
+from interlock.errors import GatewayError
+from interlock.gateway.context import Chunk, Front, Reply, RequestContext
 from interlock.providers.anthropic_inbound import (
     OpenAIStreamToAnthropic,
     anthropic_request_to_openai,
     openai_response_to_anthropic,
 )
-
-from interlock.errors import GatewayError
-from interlock.gateway.context import Chunk, Front, Reply, RequestContext
 from interlock.server.errors import error_body
 
 __all__ = ["AnthropicMessagesFront"]

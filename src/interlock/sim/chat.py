@@ -17,7 +17,7 @@ from interlock.sim.faults import Faults
 from interlock.sim.generate import ChoicePlan, plan_choices
 from interlock.sim.inference import InferenceRoute
 from interlock.sim.requests import ChatRequest, check_context, parse_chat
-from interlock.sim.responses import ChunkEncoder, chat_completion, usage
+from interlock.sim.responses import ChunkEncoder, DeltaCache, chat_completion, usage
 
 __all__ = ["ChatRoute"]
 
@@ -35,6 +35,7 @@ class ChatRoute(InferenceRoute[ChatRequest]):
         # Unique ids without a random call per request: a per-process prefix and a counter.
         self._id_prefix = "chatcmpl-" + secrets.token_hex(6)
         self._ids = itertools.count(1)
+        self._deltas = DeltaCache()
 
     def parse(self, body: bytes) -> ChatRequest:
         """Validate the body and the prompt's length against the context window."""
@@ -125,36 +126,32 @@ class ChatRoute(InferenceRoute[ChatRequest]):
             model=request.model,
             fingerprint=self._fingerprint,
             include_usage=request.include_usage,
+            deltas=self._deltas,
+        )
+        per_choice = [
+            encoder.pieces(i, plan.pieces, arguments=plan.tool_call is not None)
+            for i, plan in enumerate(plans)
+        ]
+        # Token chunks in the order an engine emits them: one token of every unfinished choice per step.
+        ordered = (
+            per_choice[0]
+            if len(plans) == 1
+            else [c for step in itertools.zip_longest(*per_choice) for c in step if c]
         )
         cut = faults.cut_after_tokens if faults is not None else None
+        cutting = cut is not None and cut <= len(ordered)
+        ordered = ordered[:cut] if cutting else ordered
         slow = faults.slow_stream_ms / 1000 if faults is not None else 0.0
-        # Events due at the same moment go out in one write; a write happens only before a pause.
+        # Events due at the same moment go out in one write.
         events = [encoder.role(i, plan.tool_call) for i, plan in enumerate(plans)]
-        sent = 0
         await exchange.start_stream()
-        sequences = len(plans)
-        stats.decode(sequences)
+        stats.decode(len(plans))
         try:
-            for step in range(max(len(plan.pieces) for plan in plans)):
-                delay = engine.step_seconds() + slow if step else 0.0
-                if delay > 0:
-                    await exchange.write(b"".join(events))
-                    events.clear()
-                    await asyncio.sleep(delay)
-                for index, plan in enumerate(plans):
-                    if step >= len(plan.pieces):
-                        continue
-                    if cut is not None and sent >= cut:
-                        await self._cut(exchange, events)
-                        return
-                    piece = plan.pieces[step]
-                    events.append(
-                        encoder.content(index, piece)
-                        if plan.tool_call is None
-                        else encoder.arguments(index, piece)
-                    )
-                    sent += 1
-            if cut is not None and sent >= cut:
+            if engine.config.tpot_ms > 0 or slow > 0:
+                await self._pace(exchange, events, ordered, [len(plan.pieces) for plan in plans], slow)
+            else:
+                events.extend(ordered)
+            if cutting:
                 await self._cut(exchange, events)
                 return
             events.extend(encoder.finish(i, plan.finish_reason) for i, plan in enumerate(plans))
@@ -164,7 +161,23 @@ class ChatRoute(InferenceRoute[ChatRequest]):
             await exchange.write(b"".join(events), last=True)
             stats.completed += 1
         finally:
-            stats.decode(-sequences)
+            stats.decode(-len(plans))
+
+    async def _pace(
+        self, exchange: Exchange, events: list[bytes], ordered: list[bytes], lengths: list[int], slow: float
+    ) -> None:
+        """Send ``ordered`` a decode step at a time, leaving the last step in ``events`` for the caller."""
+        sent = 0
+        step = 0
+        while sent < len(ordered):
+            if step:
+                await exchange.write(b"".join(events))
+                events.clear()
+                await asyncio.sleep(self.engine.step_seconds() + slow)
+            size = sum(1 for length in lengths if length > step)
+            events.extend(ordered[sent : sent + size])
+            sent += size
+            step += 1
 
     async def _cut(self, exchange: Exchange, events: list[bytes]) -> None:
         if events:

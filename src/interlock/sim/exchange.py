@@ -98,8 +98,8 @@ class Exchange:
         """Close the connection under the response: ``reset`` aborts with a TCP RST and no bytes;
         otherwise what was sent is flushed, then the socket is closed mid-body.
 
-        Needs the transport that :class:`~interlock.sim.app.SimApp` puts in the scope (uvicorn).
-        Returns once the server has seen the connection go, or is cancelled by :meth:`watch` then.
+        Needs the transport that :class:`~interlock.sim.app.SimApp` puts in the scope (uvicorn), and
+        must run under :meth:`watch`, which cancels it once the server has seen the connection go.
         """
         transport = self._transport()
         if transport is None:
@@ -127,10 +127,11 @@ class Exchange:
         closing = engine.closing_signal()
         try:
             await asyncio.wait((task, listener, closing), return_when=asyncio.FIRST_COMPLETED)
-            if closing.done() and not task.done() and not listener.done():
-                transport = self._transport()
-                if transport is not None:
-                    transport.abort()
+            transport = self._transport()
+            if closing.done() and not task.done() and not listener.done() and transport is not None:
+                transport.abort()
+                # Let the server see the connection go before the app returns, or it would try to
+                # answer in our place.
                 await asyncio.wait((task, listener), return_when=asyncio.FIRST_COMPLETED)
         finally:
             engine.discard_signal(closing)

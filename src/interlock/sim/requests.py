@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import orjson
 
+from interlock.sim.prompt import render_prompt
 from interlock.sim.responses import ApiError
 from interlock.sim.tokens import tokenize
 
@@ -25,7 +26,6 @@ __all__ = [
     "parse_json",
 ]
 
-_ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 _MAX_N = 128
 
 
@@ -68,28 +68,6 @@ class EmbeddingsRequest:
     dimensions: int | None
 
 
-def _kind(value: object) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string", list: "an array"}
-    if value is None:
-        return "null"
-    return names.get(type(value), "an object")
-
-
-def _invalid_type(param: str, expected: str, value: object) -> ApiError:
-    return ApiError(
-        400,
-        f"Invalid type for '{param}': expected {expected}, but got {_kind(value)} instead.",
-        param=param,
-        code="invalid_type",
-    )
-
-
-def _missing(param: str) -> ApiError:
-    return ApiError(
-        400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
-    )
-
-
 def parse_json(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, or the 400 OpenAI answers to a body that is not one."""
     try:
@@ -111,7 +89,7 @@ def _model(data: Mapping[str, Any]) -> str:
     if model is None:
         raise ApiError(400, "you must provide a model parameter", param="model")
     if not isinstance(model, str) or not model:
-        raise _invalid_type("model", "a non-empty string", model)
+        raise ApiError.invalid_type("model", "a non-empty string", model)
     return model
 
 
@@ -120,7 +98,7 @@ def _int_param(data: Mapping[str, Any], name: str, low: int, high: int | None = 
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid_type(name, "an integer", value)
+        raise ApiError.invalid_type(name, "an integer", value)
     if value < low:
         raise ApiError(
             400,
@@ -140,53 +118,6 @@ def _int_param(data: Mapping[str, Any], name: str, low: int, high: int | None = 
     return value
 
 
-def _text_of(content: object, param: str) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    if not isinstance(content, list):
-        raise _invalid_type(param, "one of a string or array of objects", content)
-    texts = []
-    for i, part in enumerate(content):
-        if not isinstance(part, dict):
-            raise _invalid_type(f"{param}[{i}]", "an object", part)
-        kind = part.get("type")
-        if kind == "text" or (kind is None and "text" in part):
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise _invalid_type(f"{param}[{i}].text", "a string", text)
-            texts.append(text)
-        else:
-            # Images, audio and files have no text; an engine still spends tokens on them.
-            texts.append(f"[{kind}]")
-    return "\n".join(texts)
-
-
-def _render_message(index: int, message: object) -> tuple[str, str]:
-    param = f"messages[{index}]"
-    if not isinstance(message, dict):
-        raise _invalid_type(param, "an object", message)
-    role = message.get("role")
-    if role is None:
-        raise _missing(f"{param}.role")
-    if role not in _ROLES:
-        supported = ", ".join(f"'{r}'" for r in _ROLES[:-1]) + f", and '{_ROLES[-1]}'"
-        raise ApiError(
-            400,
-            f"Invalid value: {orjson.dumps(role).decode()}. Supported values are: {supported}.",
-            param=f"{param}.role",
-            code="invalid_value",
-        )
-    text = _text_of(message.get("content"), f"{param}.content")
-    lines = [f"<|{role}|>", text]
-    for call in message.get("tool_calls") or ():
-        function = call.get("function") if isinstance(call, dict) else None
-        if isinstance(function, dict):
-            lines.append(f"call {function.get('name')}({function.get('arguments')})")
-    if role == "tool":
-        lines[1] = f"[{message.get('tool_call_id')}] {text}"
-    return role, "\n".join(lines)
-
-
 def _stop(data: Mapping[str, Any]) -> tuple[str, ...]:
     stop = data.get("stop")
     if stop is None:
@@ -194,7 +125,7 @@ def _stop(data: Mapping[str, Any]) -> tuple[str, ...]:
     if isinstance(stop, str):
         return (stop,) if stop else ()
     if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
-        raise _invalid_type("stop", "one of a string or array of strings", stop)
+        raise ApiError.invalid_type("stop", "one of a string or array of strings", stop)
     return tuple(s for s in stop if s)
 
 
@@ -203,7 +134,7 @@ def _response_format(data: Mapping[str, Any]) -> tuple[Literal["text", "json_obj
     if fmt is None:
         return "text", None
     if not isinstance(fmt, dict):
-        raise _invalid_type("response_format", "an object", fmt)
+        raise ApiError.invalid_type("response_format", "an object", fmt)
     kind = fmt.get("type")
     if kind == "text" or kind == "json_object":
         return kind, None
@@ -217,10 +148,10 @@ def _response_format(data: Mapping[str, Any]) -> tuple[Literal["text", "json_obj
         )
     spec = fmt.get("json_schema")
     if not isinstance(spec, dict):
-        raise _missing("response_format.json_schema")
+        raise ApiError.missing("response_format.json_schema")
     schema = spec.get("schema", {})
     if not isinstance(schema, dict):
-        raise _invalid_type("response_format.json_schema.schema", "an object", schema)
+        raise ApiError.invalid_type("response_format.json_schema.schema", "an object", schema)
     return "json_schema", schema
 
 
@@ -229,18 +160,18 @@ def _tools(data: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     if tools is None:
         return {}
     if not isinstance(tools, list):
-        raise _invalid_type("tools", "an array", tools)
+        raise ApiError.invalid_type("tools", "an array", tools)
     found: dict[str, Mapping[str, Any]] = {}
     for i, tool in enumerate(tools):
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(function, dict):
-            raise _missing(f"tools[{i}].function")
+            raise ApiError.missing(f"tools[{i}].function")
         name = function.get("name")
         if not isinstance(name, str) or not name:
-            raise _missing(f"tools[{i}].function.name")
+            raise ApiError.missing(f"tools[{i}].function.name")
         parameters = function.get("parameters") or {}
         if not isinstance(parameters, dict):
-            raise _invalid_type(f"tools[{i}].function.parameters", "an object", parameters)
+            raise ApiError.invalid_type(f"tools[{i}].function.parameters", "an object", parameters)
         found[name] = parameters
     return found
 
@@ -261,7 +192,7 @@ def _chosen_tool(data: Mapping[str, Any], tools: Mapping[str, Mapping[str, Any]]
     function = choice.get("function") if isinstance(choice, dict) else None
     named = function.get("name") if isinstance(function, dict) else None
     if not isinstance(named, str):
-        raise _invalid_type("tool_choice", "one of a string or an object naming a function", choice)
+        raise ApiError.invalid_type("tool_choice", "one of a string or an object naming a function", choice)
     if named not in tools:
         raise ApiError(400, f"Tool choice '{named}' not found in 'tools' parameter.", param="tool_choice")
     return ToolSpec(named, tools[named])
@@ -273,9 +204,9 @@ def parse_chat(body: bytes, default_max_tokens: int) -> ChatRequest:
     model = _model(data)
     messages = data.get("messages")
     if messages is None:
-        raise _missing("messages")
+        raise ApiError.missing("messages")
     if not isinstance(messages, list):
-        raise _invalid_type("messages", "an array of objects", messages)
+        raise ApiError.invalid_type("messages", "an array of objects", messages)
     if not messages:
         raise ApiError(
             400,
@@ -284,25 +215,19 @@ def parse_chat(body: bytes, default_max_tokens: int) -> ChatRequest:
             param="messages",
             code="empty_array",
         )
-    rendered = [_render_message(i, m) for i, m in enumerate(messages)]
     tools = _tools(data)
     tool = _chosen_tool(data, tools)
-    last_role = rendered[-1][0]
+    prompt, last = render_prompt(messages, data["tools"] if tools else None)
     tool_result = None
-    if last_role == "tool":
+    if last.role == "tool":
         # After a tool has answered, an assistant talks about the result instead of calling again.
-        tool, tool_result = None, _text_of(messages[-1].get("content"), "content")
-    parts = [text for _, text in rendered]
-    if tools:
-        parts.insert(0, "<|tools|>\n" + orjson.dumps(data["tools"]).decode())
-    parts.append("<|assistant|>")
-    prompt = "\n".join(parts)
+        tool, tool_result = None, last.text
     limit = _int_param(data, "max_completion_tokens", 1)
     if limit is None:
         limit = _int_param(data, "max_tokens", 1)
     stream = data.get("stream") or False
     if not isinstance(stream, bool):
-        raise _invalid_type("stream", "a boolean", stream)
+        raise ApiError.invalid_type("stream", "a boolean", stream)
     options = data.get("stream_options")
     if options is not None and not stream:
         raise ApiError(
@@ -311,10 +236,10 @@ def parse_chat(body: bytes, default_max_tokens: int) -> ChatRequest:
             param="stream_options",
         )
     if options is not None and not isinstance(options, dict):
-        raise _invalid_type("stream_options", "an object", options)
+        raise ApiError.invalid_type("stream_options", "an object", options)
     seed = data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise _invalid_type("seed", "an integer", seed)
+        raise ApiError.invalid_type("seed", "an integer", seed)
     response_format, schema = _response_format(data)
     return ChatRequest(
         model=model,
@@ -399,7 +324,7 @@ def parse_embeddings(body: bytes) -> EmbeddingsRequest:
     data = parse_json(body)
     model = _model(data)
     if "input" not in data:
-        raise _missing("input")
+        raise ApiError.missing("input")
     inputs, counts = _embedding_inputs(data["input"])
     encoding = data.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):

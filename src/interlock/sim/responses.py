@@ -34,6 +34,11 @@ _ERROR_TYPES = {
 }
 
 
+def _kind(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string", list: "an array"}
+    return "null" if value is None else names.get(type(value), "an object")
+
+
 class ApiError(Exception):
     """An error answered to the client in OpenAI's shape; the message is safe to show."""
 
@@ -55,6 +60,22 @@ class ApiError(Exception):
         self.code = code if code is not None else default_code
         self.type = type or default_type
         self.retry_after_s = retry_after_s
+
+    @classmethod
+    def invalid_type(cls, param: str, expected: str, value: object) -> ApiError:
+        """OpenAI's 400 for a parameter of the wrong JSON type."""
+        return cls(
+            400,
+            f"Invalid type for '{param}': expected {expected}, but got {_kind(value)} instead.",
+            param=param,
+            code="invalid_type",
+        )
+
+    @classmethod
+    def missing(cls, param: str) -> ApiError:
+        """OpenAI's 400 for a required parameter left out."""
+        message = f"Missing required parameter: '{param}'."
+        return cls(400, message, param=param, code="missing_required_parameter")
 
     def body(self) -> bytes:
         """The JSON body of the error response."""
@@ -205,10 +226,7 @@ class ChunkEncoder:
 
     def _choice(self, index: int, delta: bytes, finish_reason: bytes = b"null") -> bytes:
         return (
-            self._start(index)
-            + delta
-            + b',"logprobs":null,"finish_reason":%s}]' % finish_reason
-            + self._tail
+            self._start(index) + delta + b',"logprobs":null,"finish_reason":%s}]' % finish_reason + self._tail
         )
 
     def role(self, index: int, tool_call: ToolCallPlan | None = None) -> bytes:

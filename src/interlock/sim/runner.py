@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from types import TracebackType
 from typing import IO, Any, Self
 
@@ -22,6 +20,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from interlock.sim.app import SimApp, create_sim_app
 from interlock.sim.config import SimConfig
+from interlock.sim.control import SimControls
 
 __all__ = ["SimProcess", "SimServerThread", "config_to_args", "serve"]
 
@@ -138,7 +137,7 @@ def serve(config: SimConfig) -> None:
         sock.close()
 
 
-class SimServerThread:
+class SimServerThread(SimControls):
     """A simulator serving on loopback from a background thread with its own event loop.
 
     ::
@@ -147,7 +146,8 @@ class SimServerThread:
             client = openai.OpenAI(base_url=sim.base_url, api_key="x")
 
     ``config.port`` 0 (the default) picks a free port. Entering returns once the simulator accepts
-    connections; leaving stops it, ending any request still in progress, and joins the thread.
+    connections; leaving stops it, ending any request still in progress, and joins the thread. The
+    controls of :class:`~interlock.sim.control.SimControls` (``set_faults``, ``stats`` …) work on it.
     """
 
     def __init__(self, config: SimConfig | None = None, **changes: Any) -> None:
@@ -258,11 +258,12 @@ def _drain(stream: IO[str]) -> None:
             pass
 
 
-class SimProcess:
+class SimProcess(SimControls):
     """A simulator in a child process (``python -m interlock.sim``), for benchmarks and demo fleets.
 
     ``config.port`` 0 lets the child pick a free port and report it, so there is no race for ports.
     Entering returns once ``/health`` answers; leaving terminates the child (SIGTERM, then SIGKILL).
+    The controls of :class:`~interlock.sim.control.SimControls` (``set_faults``, ``stats`` …) work on it.
     """
 
     def __init__(
@@ -289,8 +290,7 @@ class SimProcess:
         if self.process is not None:
             raise RuntimeError("this simulator process is already running")
         command = [sys.executable, "-m", "interlock.sim", *config_to_args(self.config)]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         try:
             self.port = self._read_port(self.process.stdout)
             self._wait_healthy()
@@ -313,14 +313,9 @@ class SimProcess:
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.start_timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
+        while not self.healthy():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the simulator process at {self.url} did not become healthy")
             time.sleep(0.02)
 
     def stop(self) -> None:

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +17,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import Table
 
@@ -29,13 +32,14 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000
 _IMMEDIATE = "interlock_sqlite_immediate"
 
 _SQLITE_PRAGMAS = (
-    # busy_timeout first: switching to WAL needs a lock that another process may hold right now.
     f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
-    "PRAGMA journal_mode = WAL",
     # WAL + NORMAL cannot corrupt the database; a power cut may lose only the last commits.
+    # (WAL itself is a property of the file, set once by Database.enable_wal.)
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
 )
+_WAL_RETRY_FIRST_S = 0.01
+_WAL_RETRY_MAX_S = 0.25
 
 
 def create_engine(url: DatabaseURL, *, connect_timeout: float = 10.0) -> AsyncEngine:
@@ -43,7 +47,13 @@ def create_engine(url: DatabaseURL, *, connect_timeout: float = 10.0) -> AsyncEn
     json_options: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
     if url.backend == "sqlite":
         ensure_sqlite_parent(url)
-        engine = create_async_engine(url.driver_url, **json_options)
+        pool_options: dict[str, Any] = {}
+        if url.in_memory:
+            # An in-memory database lives in exactly one connection. SQLAlchemy's default
+            # StaticPool hands that one connection to concurrent tasks at once, which mixes
+            # their transactions; a queue pool of one makes them take turns instead.
+            pool_options = {"poolclass": AsyncAdaptedQueuePool, "pool_size": 1, "max_overflow": 0}
+        engine = create_async_engine(url.driver_url, **pool_options, **json_options)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         return engine
@@ -95,6 +105,34 @@ class Database:
                 yield conn
         except (SQLAlchemyError, OSError) as exc:
             raise self.translate(exc) from exc
+
+    async def enable_wal(self) -> None:
+        """Switch an SQLite file to write-ahead logging; a no-op for PostgreSQL and ``:memory:``.
+
+        WAL is a property of the file, so doing it once at open is enough. It is not done per
+        connection because SQLite answers "database is locked" at once, without waiting out the
+        busy timeout, when two connections switch a new file together; here that is retried.
+        """
+        if self.backend != "sqlite" or self.url.in_memory:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        delay = _WAL_RETRY_FIRST_S
+        while True:
+            try:
+                async with self.engine.connect() as conn:
+                    raw = await conn.get_raw_connection()
+                    # On the driver directly: SQLAlchemy would wrap it in BEGIN, and SQLite
+                    # cannot change the journal mode inside a transaction.
+                    driver: Any = raw.driver_connection
+                    cursor = await driver.execute("PRAGMA journal_mode = WAL")
+                    await cursor.close()
+                return
+            except (SQLAlchemyError, sqlite3.Error) as exc:
+                if "locked" not in str(exc) or loop.time() >= deadline:
+                    raise self.translate(exc) from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _WAL_RETRY_MAX_S)
 
     def translate(self, exc: BaseException) -> StoreError:
         """The :class:`StoreError` to raise for ``exc``, with the password scrubbed."""

@@ -165,7 +165,11 @@ class KeyRepository:
         return {row.key_hash: _to_record(row) for row in rows}
 
     async def revision(self) -> int:
-        """A counter that changes whenever a key is created or revoked; cheap to poll."""
+        """A counter that changes whenever a key is created or revoked; cheap to poll.
+
+        Read it *before* :meth:`active_hashes` when reloading: a change landing between the two
+        reads then shows up as a newer revision at the next poll instead of being missed.
+        """
         query = select(store_meta.c.value).where(store_meta.c.name == KEYS_REVISION)
         async with self._db.read() as conn:
             value = (await conn.execute(query)).scalar_one_or_none()

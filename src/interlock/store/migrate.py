@@ -12,7 +12,9 @@ other processes wait (busy timeout) in the same way.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
@@ -29,6 +31,12 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 # Any fixed 64-bit number works; it only has to be the same in every Interlock process.
 _PG_LOCK_KEY = 0x496E_7465_726C_6F63  # "Interloc"
+
+# Alembic keeps ``context`` and ``op`` in module globals, so two upgrades interleaving in one
+# process (two stores opened together, even on different databases) corrupt each other. The
+# database locks above only order processes; this orders coroutines. One lock per event loop,
+# because an asyncio.Lock must not be shared between loops.
+_IN_PROCESS_LOCKS: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -60,12 +68,20 @@ async def upgrade_to_head(db: Database) -> None:
     head = head_revision()
     if await current_revision(db) == head:
         return
-    async with db.write() as conn:
-        if False:
+    async with _in_process_lock(), db.write() as conn:
+        if db.backend == "postgresql":
             # Transaction-scoped, so it is released at commit or rollback and works behind
             # PgBouncer in transaction mode, where session locks would leak to other clients.
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         await conn.run_sync(_upgrade)
+
+
+def _in_process_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _IN_PROCESS_LOCKS.get(loop)
+    if lock is None:
+        lock = _IN_PROCESS_LOCKS[loop] = asyncio.Lock()
+    return lock
 
 
 def _current_revision(connection: Connection) -> str | None:

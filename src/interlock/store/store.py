@@ -33,7 +33,8 @@ class Store:
         ``url`` is written as users write it (``sqlite:///.interlock/interlock.db``,
         ``postgresql://user:pw@host:5432/db``). Raises ``ValueError`` for a URL that is not one of
         those, and :class:`~interlock.store.errors.StoreUnavailable` when the database cannot be
-        reached. With ``migrate=False`` nothing connects until first use.
+        reached. With ``migrate=False`` nothing connects until first use, and an SQLite file is
+        left as it is (no switch to WAL).
         """
         parsed = parse_database_url(url)
         try:
@@ -43,6 +44,7 @@ class Store:
         store = cls(Database(engine, parsed))
         if migrate:
             try:
+                await store._db.enable_wal()
                 await upgrade_to_head(store._db)
             except BaseException:
                 await store.close()

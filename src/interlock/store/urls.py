@@ -3,6 +3,9 @@
 Users write ``sqlite:///.interlock/interlock.db`` (relative), ``sqlite:////abs/path.db``,
 ``sqlite:///:memory:`` or ``postgresql://user:pw@host:5432/db`` (``postgres://`` too); the store
 always talks through ``sqlite+aiosqlite`` or ``postgresql+asyncpg``.
+
+``sqlite:///:memory:`` is for tests and demos: the database lives in one pooled connection and is
+gone when the store closes.
 """
 
 from __future__ import annotations

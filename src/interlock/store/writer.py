@@ -53,7 +53,9 @@ class RequestLogWriter:
 
     Call :meth:`submit` from the event loop's thread (it is not thread-safe). ``batch_size`` and
     ``flush_interval`` set when a batch is written: when that many records wait, or when that much
-    time passed since the last drain, whichever comes first.
+    time passed since the last drain, whichever comes first. A batch gets ``max_retries`` more
+    tries after a failure or after ``attempt_timeout`` seconds without an answer, waiting
+    ``retry_backoff`` seconds doubling up to ``max_backoff`` in between, and is then dropped.
     """
 
     def __init__(
@@ -66,11 +68,14 @@ class RequestLogWriter:
         max_retries: int = 3,
         retry_backoff: float = 0.5,
         max_backoff: float = 5.0,
+        attempt_timeout: float = 10.0,
     ) -> None:
         if capacity < 1 or batch_size < 1:
             raise ValueError("capacity and batch_size must be at least 1")
-        if flush_interval <= 0 or retry_backoff < 0 or max_backoff < 0 or max_retries < 0:
-            raise ValueError("flush_interval must be positive; retries and backoffs not negative")
+        if flush_interval <= 0 or attempt_timeout <= 0:
+            raise ValueError("flush_interval and attempt_timeout must be positive")
+        if retry_backoff < 0 or max_backoff < 0 or max_retries < 0:
+            raise ValueError("max_retries, retry_backoff and max_backoff must not be negative")
         self._sink = sink
         self._capacity = capacity
         self._batch_size = batch_size
@@ -78,6 +83,7 @@ class RequestLogWriter:
         self._max_retries = max_retries
         self._retry_backoff = retry_backoff
         self._max_backoff = max_backoff
+        self._attempt_timeout = attempt_timeout
         self._buffer: deque[RequestRecord] = deque()
         self._wake = asyncio.Event()
         self._stop_requested = asyncio.Event()
@@ -189,7 +195,13 @@ class RequestLogWriter:
 
     async def _try_insert(self, batch: list[RequestRecord]) -> bool:
         try:
-            await self._sink.insert_many(batch)
+            # A database that stops answering (not refusing) would otherwise hold the batch, and
+            # the whole writer, until TCP gives up minutes later.
+            async with asyncio.timeout(self._attempt_timeout):
+                await self._sink.insert_many(batch)
+        except TimeoutError:
+            self._last_error = f"TimeoutError: no answer within {self._attempt_timeout:g} s"
+            return False
         except Exception as exc:
             # Any failure, not only StoreError: the writer must outlive whatever the sink does.
             self._last_error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]

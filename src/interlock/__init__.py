@@ -1,0 +1,24 @@
+"""Interlock: one OpenAI-compatible API over every model backend.
+
+The public surface for embedding the gateway in a program; everything else is internal and may
+change. Run it with ``interlock up``; see the README.
+"""
+
+from __future__ import annotations
+
+from interlock.config.loader import ConfigError, load_settings, parse_settings
+from interlock.config.schema import Settings
+from interlock.errors import GatewayError
+from interlock.server.app import create_app
+
+__all__ = [
+    "ConfigError",
+    "GatewayError",
+    "Settings",
+    "__version__",
+    "create_app",
+    "load_settings",
+    "parse_settings",
+]
+
+__version__ = "0.1.0"

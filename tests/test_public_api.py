@@ -1,0 +1,73 @@
+"""Pin the public surface: what each public module exports, and that every export resolves."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "interlock": {
+        "ConfigError",
+        "GatewayError",
+        "Settings",
+        "__version__",
+        "create_app",
+        "load_settings",
+        "parse_settings",
+    },
+    "interlock.errors": {
+        "AuthenticationFailed",
+        "BodyTooLarge",
+        "GatewayError",
+        "InvalidRequest",
+        "ModelNotFound",
+        "NotFound",
+        "PermissionDenied",
+        "RateLimited",
+        "ServiceUnavailable",
+        "UpstreamBadResponse",
+        "UpstreamConnectError",
+        "UpstreamError",
+        "UpstreamRateLimited",
+        "UpstreamRejected",
+        "UpstreamStreamBroken",
+        "UpstreamTimeout",
+    },
+    "interlock.gateway.context": {
+        "Attempt",
+        "Chunk",
+        "Front",
+        "Operation",
+        "Principal",
+        "Reply",
+        "RequestContext",
+        "Usage",
+    },
+    "interlock.gateway.chain": {"Next", "Stage", "build_chain"},
+    "interlock.providers.base": {"Provider", "UpstreamReply"},
+    "interlock.routing.snapshot": {"Deployment", "ModelRoute", "RoutingSnapshot", "SnapshotRef"},
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_exported_members(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert set(module.__all__) == PUBLIC[module_name]
+    for name in module.__all__:
+        assert hasattr(module, name), f"{module_name}.{name} is exported but missing"
+
+
+def test_every_module_declares_its_surface() -> None:
+    import pkgutil
+
+    import interlock
+
+    missing = []
+    for info in pkgutil.walk_packages(interlock.__path__, "interlock."):
+        if info.name.endswith("__main__") or ".migrations" in info.name or info.ispkg:
+            continue
+        module = importlib.import_module(info.name)
+        if not hasattr(module, "__all__"):
+            missing.append(info.name)
+    assert missing == []
