@@ -86,8 +86,9 @@ def test_errors_are_recorded_with_their_kind(gateway: Gateway, sim: SimServerThr
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="unknown", messages=[{"role": "user", "content": "x"}])
     rows = {r.model: r for r in records(gateway, 2)}
-    assert rows["chat"].status == 502 and rows["chat"].error_kind == "upstream_error"
-    assert [a["outcome"] for a in rows["chat"].attempts] == ["upstream_error"]
+    # one deployment, retried until the attempts ran out: a 503 naming what was tried
+    assert rows["chat"].status == 503 and rows["chat"].error_kind == "service_unavailable"
+    assert [a["outcome"] for a in rows["chat"].attempts] == ["upstream_error"] * 4
     assert rows["unknown"].status == 404 and rows["unknown"].error_kind == "model_not_found"
     assert rows["unknown"].deployment is None and rows["unknown"].cost == 0
 

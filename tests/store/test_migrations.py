@@ -102,7 +102,7 @@ async def test_concurrent_opens_from_separate_processes(fresh_url: str, raw_rows
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        for _ in range(3)
+        for _ in range(2)
     ]
     for child in children:
         assert child.stdout is not None

@@ -73,6 +73,78 @@ class DeploymentSpec(_Strict):
     price: Price = Field(default_factory=Price)
     weight: float = Field(1.0, gt=0)
     max_concurrency: int | None = Field(None, gt=0)
+    context_window: int | None = Field(None, gt=0)
+
+
+class RoutingSpec(_Strict):
+    """How a model picks among its deployments."""
+
+    strategy: Literal[
+        "p2c-ewma", "weighted", "round-robin", "least-outstanding", "cost", "session", "prefix"
+    ] = "p2c-ewma"
+    session_header: str = "x-session-id"
+    ttft_slo_ms: float | None = Field(None, gt=0)
+    """For ``cost``: deployments slower than this (peak-EWMA time to first token) are not chosen."""
+    prefix_block_chars: int = Field(64, ge=8)
+    prefix_match_threshold: float = Field(0.3, ge=0, le=1)
+    prefix_balance_abs: int = Field(8, ge=0)
+    prefix_balance_rel: float = Field(1.5, ge=1)
+
+
+class TimeoutSpec(_Strict):
+    """Per-model time limits, in seconds."""
+
+    first_token_s: float | None = Field(None, gt=0)
+    """No first byte (complete answer, or first stream chunk) by then: the attempt fails."""
+    total_s: float | None = Field(None, gt=0)
+    """The whole request, every attempt and wait included."""
+
+
+class RetrySpec(_Strict):
+    max_attempts: int = Field(4, ge=1, le=20)
+    base_delay_ms: float = Field(20, ge=0)
+    max_delay_ms: float = Field(1000, ge=0)
+    max_retry_after_s: float = Field(5, ge=0)
+    budget_ratio: float = Field(0.2, ge=0, le=10)
+    budget_window_s: float = Field(10, gt=0)
+    budget_min_per_s: float = Field(2, ge=0)
+
+
+class BreakerSpec(_Strict):
+    window_s: float = Field(10, gt=0)
+    min_calls: int = Field(10, ge=1)
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    slow_call_ms: float | None = Field(None, gt=0)
+    slow_call_rate: float = Field(0.8, gt=0, le=1)
+    consecutive_failures: int = Field(5, ge=0)
+    open_s: float = Field(5, gt=0)
+    max_open_s: float = Field(60, gt=0)
+    half_open_probes: int = Field(1, ge=1)
+    probe_successes: int = Field(2, ge=1)
+
+
+class HedgeSpec(_Strict):
+    """Race a second deployment when the first is slow to start (opt-in)."""
+
+    enabled: bool = False
+    quantile: float = Field(0.95, gt=0, lt=1)
+    """Hedge when no first token has arrived by this quantile of the deployment's recent TTFTs."""
+    min_delay_ms: float = Field(50, ge=0)
+    budget_ratio: float = Field(0.1, ge=0, le=1)
+    """At most this share of requests may be hedged (over a 10 s window)."""
+
+
+class ConcurrencySpec(_Strict):
+    """Adaptive concurrency per deployment (AIMD on time to first token)."""
+
+    adaptive: bool = True
+    initial_limit: int = Field(32, ge=1)
+    min_limit: int = Field(2, ge=1)
+    max_limit: int = Field(1024, ge=1)
+    queue_size: int = Field(256, ge=0)
+    max_wait_ms: float = Field(2000, ge=0)
+    latency_tolerance: float = Field(2.0, gt=1)
+    """The limit shrinks when TTFT exceeds this multiple of the best recent TTFT."""
 
 
 class ModelSpec(_Strict):
@@ -81,6 +153,19 @@ class ModelSpec(_Strict):
     deployments: list[DeploymentSpec] = Field(min_length=1)
     kind: Literal["chat", "embeddings"] = "chat"
     description: str = ""
+    fallbacks: list[str] = Field(default_factory=list)
+    """Other models to try, in order, when every deployment of this one failed."""
+    context_window: int | None = Field(None, gt=0)
+    """Prompt plus completion tokens this model takes; prompts estimated to exceed it go to
+    ``context_window_fallbacks`` before any upstream is asked."""
+    context_window_fallbacks: list[str] = Field(default_factory=list)
+    content_policy_fallbacks: list[str] = Field(default_factory=list)
+    routing: RoutingSpec = Field(default_factory=RoutingSpec)
+    timeouts: TimeoutSpec = Field(default_factory=TimeoutSpec)
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    breaker: BreakerSpec = Field(default_factory=BreakerSpec)
+    hedge: HedgeSpec = Field(default_factory=HedgeSpec)
+    concurrency: ConcurrencySpec = Field(default_factory=ConcurrencySpec)
 
 
 class ServerSpec(_Strict):
@@ -129,4 +214,12 @@ class Settings(_Strict):
                 if deployment.pool is not None and deployment.pool not in self.pools:
                     known = ", ".join(sorted(self.pools)) or "none defined"
                     raise ValueError(f"{where}.pool: unknown pool '{deployment.pool}' (known: {known})")
+            for field_name in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+                for index, target in enumerate(getattr(model, field_name)):
+                    if target not in self.models or target == model_name:
+                        known = ", ".join(sorted(m for m in self.models if m != model_name)) or "none"
+                        raise ValueError(
+                            f"models.{model_name}.{field_name}[{index}]: '{target}' is not another "
+                            f"configured model (known: {known})"
+                        )
         return self

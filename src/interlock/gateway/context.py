@@ -79,12 +79,18 @@ class RequestContext:
     front: Front = "openai"
     api_key: str | None = None
     traceparent: str | None = None
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """The raw request headers (lower-case names), for stages that need one."""
+    session: str | None = None
+    required_pool: str | None = None
+    required_labels: dict[str, str] = field(default_factory=dict)
     wants_usage: bool = False
     received_at: float = field(default_factory=time.perf_counter)
     received_wall: float = field(default_factory=time.time)
     principal: Principal | None = None
     deployment: Deployment | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    hedged: bool = False
     usage: Usage | None = None
     first_token_at: float | None = None
     finished_at: float | None = None
@@ -94,6 +100,29 @@ class RequestContext:
     first chunk was ready."""
     status: int = 200
     error: GatewayError | None = None
+
+    _waiting: int = 0
+    _wait_started: float = 0.0
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name``, if present."""
+        key = name.lower().encode("latin-1")
+        for header_name, value in self.headers:
+            if header_name == key:
+                return value.decode("latin-1")
+        return None
+
+    def begin_wait(self) -> None:
+        """The request starts waiting on an upstream (or a backoff). Overlapping waits (a hedge)
+        count once."""
+        if self._waiting == 0:
+            self._wait_started = time.perf_counter()
+        self._waiting += 1
+
+    def end_wait(self) -> None:
+        self._waiting -= 1
+        if self._waiting == 0:
+            self.upstream_s += time.perf_counter() - self._wait_started
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""
@@ -116,3 +145,5 @@ class Reply:
     raw: bytes | None = None
     stream: AsyncIterator[Chunk] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    deployment: Deployment | None = None
+    """Who answered."""

@@ -1,8 +1,9 @@
 """Adapter for the Anthropic Messages API (``POST /v1/messages``).
 
 Requests arrive OpenAI-shaped and leave as Anthropic messages; answers, complete or streamed, come back
-OpenAI-shaped. The translation itself lives in :mod:`interlock.providers.anthropic_outbound`; this
-module only speaks HTTP. Error statuses go through ``error_from_status``, which reads Anthropic's
+OpenAI-shaped. The translation itself lives in :mod:`interlock.providers.anthropic_outbound` (requests)
+and :mod:`interlock.providers.anthropic_outbound_reply` (answers); this module only speaks HTTP. Error
+statuses go through ``error_from_status``, which reads Anthropic's
 ``{"type": "error", "error": {"message": …}}`` bodies, so a 529 "overloaded" is a retryable
 ``UpstreamError`` like any other 5xx.
 """
@@ -17,10 +18,10 @@ import orjson
 
 from interlock.errors import InvalidRequest, UpstreamBadResponse, UpstreamStreamBroken
 from interlock.gateway.context import Chunk
-from interlock.providers.anthropic_outbound import (
+from interlock.providers.anthropic_outbound import openai_request_to_anthropic
+from interlock.providers.anthropic_outbound_reply import (
     AnthropicStreamTranslator,
     anthropic_response_to_openai,
-    openai_request_to_anthropic,
 )
 from interlock.providers.base import UpstreamReply
 from interlock.providers.http import HttpClient, Timeouts, iter_sse

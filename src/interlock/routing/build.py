@@ -31,9 +31,18 @@ def build_snapshot(settings: Settings) -> RoutingSnapshot:
                     price_cached_input=d.price.cached_input,
                     weight=d.weight,
                     max_concurrency=d.max_concurrency,
+                    context_window=d.context_window or spec.context_window,
                 )
             )
         models[name] = ModelRoute(
-            name=name, deployments=tuple(deployments), kind=spec.kind, description=spec.description
+            name=name,
+            deployments=tuple(deployments),
+            kind=spec.kind,
+            description=spec.description,
+            fallbacks=tuple(spec.fallbacks),
+            context_window=spec.context_window,
+            context_window_fallbacks=tuple(spec.context_window_fallbacks),
+            content_policy_fallbacks=tuple(spec.content_policy_fallbacks),
+            spec=spec,
         )
     return RoutingSnapshot(models=MappingProxyType(models), created=int(time.time()))

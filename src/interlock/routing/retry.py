@@ -56,10 +56,10 @@ def backoff_delay(retry: int, policy: RetryPolicy, rng: Callable[[], float] = ra
 class RetryBudget:
     """Sliding-window token budget for retries of one model."""
 
-    __slots__ = ("_counts", "_policy")
+    __slots__ = ("_counts", "policy")
 
     def __init__(self, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
-        self._policy = policy
+        self.policy = policy
         self._counts = SlidingCounts(policy.budget_window_s, 10, 2, clock)  # requests, retries
 
     def on_request(self) -> None:
@@ -68,7 +68,7 @@ class RetryBudget:
     def try_retry(self) -> bool:
         """Withdraw one retry if the budget allows it."""
         requests, retries = self._counts.totals()
-        policy = self._policy
+        policy = self.policy
         allowed = requests * policy.budget_ratio + policy.budget_min_per_s * policy.budget_window_s
         if retries + 1 > allowed:
             return False

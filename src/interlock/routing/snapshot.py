@@ -10,7 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from interlock.config.schema import DeploymentSpec, ModelSpec
+
 __all__ = ["Deployment", "ModelRoute", "RoutingSnapshot", "SnapshotRef"]
+
+_DEFAULT_SPEC = ModelSpec(deployments=[DeploymentSpec(provider="-", model="-")])
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,7 @@ class Deployment:
     """USD per 1M cached prompt tokens; None means the input price."""
     weight: float = 1.0
     max_concurrency: int | None = None
+    context_window: int | None = None
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         """USD cost of one request at this deployment's prices."""
@@ -45,13 +50,19 @@ class Deployment:
 
 @dataclass(frozen=True, slots=True)
 class ModelRoute:
-    """A public model name and the deployments that can serve it."""
+    """A public model name, the deployments that can serve it, and how it routes among them."""
 
     name: str
     deployments: tuple[Deployment, ...]
     kind: str = "chat"
     description: str = ""
     owned_by: str = "interlock"
+    fallbacks: tuple[str, ...] = ()
+    context_window: int | None = None
+    context_window_fallbacks: tuple[str, ...] = ()
+    content_policy_fallbacks: tuple[str, ...] = ()
+    spec: ModelSpec = field(default_factory=lambda: _DEFAULT_SPEC)
+    """The validated routing, retry, breaker, timeout, hedge and concurrency settings."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,8 @@ import orjson
 
 from interlock.errors import GatewayError
 from interlock.gateway.context import Chunk, Front, Reply, RequestContext
-from interlock.providers.anthropic_inbound import (
-    OpenAIStreamToAnthropic,
-    anthropic_request_to_openai,
-    openai_response_to_anthropic,
-)
+from interlock.providers.anthropic_inbound import anthropic_request_to_openai
+from interlock.providers.anthropic_inbound_reply import OpenAIStreamToAnthropic, openai_response_to_anthropic
 from interlock.server.errors import error_body
 
 __all__ = ["AnthropicMessagesFront"]

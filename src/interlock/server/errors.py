@@ -12,7 +12,7 @@ import orjson
 
 from interlock.errors import GatewayError
 from interlock.gateway.context import Front
-from interlock.providers.anthropic_inbound import anthropic_error_body, anthropic_error_type
+from interlock.providers.anthropic_inbound_reply import anthropic_error_body, anthropic_error_type
 
 __all__ = ["error_body", "error_headers", "internal_error"]
 

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from interlock.errors import GatewayError
+from interlock.errors import GatewayError, InvalidRequest
 from interlock.gateway.chain import Next
 from interlock.gateway.context import Chunk, Front, Reply, RequestContext
 from interlock.server.asgi import (
@@ -29,7 +29,7 @@ from interlock.server.asgi import (
 )
 from interlock.server.errors import error_body, error_headers, internal_error
 
-__all__ = ["Exchange", "FrontDoor", "api_key_from"]
+__all__ = ["Exchange", "FrontDoor", "api_key_from", "attempts_header"]
 
 _JSON = b"application/json"
 
@@ -77,7 +77,13 @@ class Exchange:
         except asyncio.CancelledError:
             return
         ctx.api_key = api_key_from(scope)
+        ctx.headers = scope["headers"]
         ctx.traceparent = header(scope, b"traceparent")
+        try:
+            _routing_constraints(ctx, scope)
+        except GatewayError as err:
+            await self._send_error(send, err, request_id, None)
+            return
         await cancel_on_disconnect(receive, lambda: self._serve(ctx, send))
 
     async def _serve(self, ctx: RequestContext, send: Send) -> None:
@@ -137,6 +143,8 @@ class Exchange:
         ]
         if ctx.deployment is not None:
             headers.append((b"x-interlock-deployment", ctx.deployment.id.encode()))
+        if ctx.attempts:
+            headers.append((b"x-interlock-attempts", attempts_header(ctx)))
         return headers
 
     async def _send_error(
@@ -145,7 +153,31 @@ class Exchange:
         headers = [(b"x-request-id", request_id.encode()), *error_headers(err)]
         if ctx is not None:
             headers.append((b"x-interlock-overhead-ms", f"{ctx.overhead_ms():.3f}".encode()))
+            if ctx.attempts:
+                headers.append((b"x-interlock-attempts", attempts_header(ctx)))
         await send_bytes(send, err.status, error_body(err, self._front.front), headers, _JSON)
+
+
+def attempts_header(ctx: RequestContext) -> bytes:
+    """``deployment=outcome:ms`` for each attempt, in order."""
+    return ", ".join(f"{a.deployment}={a.outcome}:{a.latency_ms:.1f}ms" for a in ctx.attempts).encode()
+
+
+def _routing_constraints(ctx: RequestContext, scope: Scope) -> None:
+    """``x-interlock-pool`` and ``x-interlock-labels: k=v,k2=v2`` restrict where a request may go."""
+    pool = header(scope, b"x-interlock-pool")
+    if pool:
+        ctx.required_pool = pool.strip()
+    labels = header(scope, b"x-interlock-labels")
+    if labels:
+        for item in labels.split(","):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise InvalidRequest(
+                    f"x-interlock-labels must be a comma-separated list of key=value pairs, got {item!r}.",
+                    param="x-interlock-labels",
+                )
+            ctx.required_labels[key.strip()] = value.strip()
 
 
 async def _aclose(events: AsyncIterator[bytes]) -> None:

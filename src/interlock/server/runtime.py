@@ -13,9 +13,10 @@ from interlock.gateway.stages.route import RouteStage
 from interlock.governance.keys import KeyCache
 from interlock.providers.base import Provider
 from interlock.providers.registry import build_providers
-from interlock.routing.balancer import WeightedRandom
 from interlock.routing.build import build_snapshot
+from interlock.routing.router import Router
 from interlock.routing.snapshot import SnapshotRef
+from interlock.routing.state import RoutingState
 from interlock.store import RequestLogWriter, RequestRecord, Store, StoreUnavailable
 
 __all__ = ["Runtime"]
@@ -33,16 +34,13 @@ class Runtime:
     keys: KeyCache
     store: Store | None = None
     writer: RequestLogWriter | None = None
+    routing: RoutingState = field(default_factory=RoutingState)
+    router: Router = field(init=False)
     chain: Next = field(init=False)
 
     def __post_init__(self) -> None:
-        self.chain = build_chain(
-            [
-                AccountStage(self._record),
-                AuthStage(self.keys),
-                RouteStage(self.snapshot, self.providers, WeightedRandom()),
-            ]
-        )
+        self.router = Router(self.snapshot, self.providers, self.routing)
+        self.chain = build_chain([AccountStage(self._record), AuthStage(self.keys), RouteStage(self.router)])
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -97,7 +97,7 @@ class KeyRepository:
             name=name.strip(),
             key_prefix=plaintext[:_DISPLAY_CHARS],
             created_at=_utcnow(),
-            expires_at=expires_at,
+            expires_at=expires_at.astimezone(UTC) if expires_at else None,
             user_id=user_id,
             team_id=team_id,
             org_id=org_id,

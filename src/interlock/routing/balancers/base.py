@@ -1,0 +1,54 @@
+"""The balancer interface and the routing hints a request carries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from interlock.routing.snapshot import Deployment
+
+__all__ = ["Balancer", "RouteHints", "prompt_text"]
+
+
+@dataclass(slots=True)
+class RouteHints:
+    """What a balancer may know about the request beyond the model name."""
+
+    session: str | None = None
+    body: Mapping[str, Any] | None = None
+    prompt: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def prompt_text(self) -> str:
+        """The prompt as one string (rendered once, on first use)."""
+        if self.prompt is None:
+            self.prompt = prompt_text(self.body or {})
+        return self.prompt
+
+
+def prompt_text(body: Mapping[str, Any]) -> str:
+    """Render a chat body's messages (or an embeddings input) into one string, in order."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        value = body.get("input")
+        return value if isinstance(value, str) else ""
+    parts: list[str] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        parts.append(str(message.get("role", "")))
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(
+                str(part.get("text", "")) for part in content if isinstance(part, dict) and "text" in part
+            )
+    return "\n".join(parts)
+
+
+class Balancer(Protocol):
+    """Chooses one of ``candidates`` (never empty) for a request."""
+
+    def choose(self, candidates: Sequence[Deployment], hints: RouteHints) -> Deployment: ...

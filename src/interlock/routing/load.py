@@ -1,0 +1,112 @@
+"""Live load and latency of each deployment, as the balancers see it.
+
+Peak-EWMA of time to first token (as in Finagle and Linkerd): a sample above the average replaces it
+at once, so a replica that turns slow is noticed on its first slow answer; below the average it
+decays in with a time-based weight, so a recovered replica earns traffic back gradually. A failure
+counts as a sample of ``failure_penalty_s``; a ``Retry-After`` keeps the deployment out until it
+passes. The clock is injected so the replica-routing simulation can run the same code on virtual
+time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["DeploymentLoad", "LoadTracker"]
+
+
+@dataclass(slots=True)
+class DeploymentLoad:
+    """What is known of one deployment right now."""
+
+    in_flight: int = 0
+    ewma_ttft_s: float = 0.0
+    samples: int = 0
+    last_sample_at: float = 0.0
+    blocked_until: float = 0.0
+    requests: int = 0
+    failures: int = 0
+    ttft_samples: list[float] = field(default_factory=list)
+
+    def cost(self, default_ttft_s: float) -> float:
+        """Peak-EWMA cost: expected wait for a new request (latency × queue position)."""
+        latency = self.ewma_ttft_s if self.samples else default_ttft_s
+        return latency * (self.in_flight + 1)
+
+
+class LoadTracker:
+    """Per-deployment in-flight counts and latency averages."""
+
+    def __init__(
+        self,
+        *,
+        decay_s: float = 10.0,
+        failure_penalty_s: float = 5.0,
+        default_ttft_s: float = 0.2,
+        keep_samples: int = 200,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._loads: dict[str, DeploymentLoad] = {}
+        self._decay_s = decay_s
+        self._penalty_s = failure_penalty_s
+        self.default_ttft_s = default_ttft_s
+        self._keep = keep_samples
+        self.clock = clock
+
+    def get(self, deployment_id: str) -> DeploymentLoad:
+        load = self._loads.get(deployment_id)
+        if load is None:
+            load = self._loads[deployment_id] = DeploymentLoad()
+        return load
+
+    def cost(self, deployment_id: str) -> float:
+        return self.get(deployment_id).cost(self.default_ttft_s)
+
+    def blocked(self, deployment_id: str) -> bool:
+        """Inside a ``Retry-After`` period."""
+        return self.get(deployment_id).blocked_until > self.clock()
+
+    def start(self, deployment_id: str) -> None:
+        load = self.get(deployment_id)
+        load.in_flight += 1
+        load.requests += 1
+
+    def finish(self, deployment_id: str) -> None:
+        load = self.get(deployment_id)
+        load.in_flight = max(0, load.in_flight - 1)
+
+    def observe_ttft(self, deployment_id: str, ttft_s: float) -> None:
+        """A successful first token after ``ttft_s`` seconds."""
+        load = self.get(deployment_id)
+        self._sample(load, ttft_s)
+        load.ttft_samples.append(ttft_s)
+        if len(load.ttft_samples) > 2 * self._keep:
+            del load.ttft_samples[: -self._keep]
+
+    def observe_failure(self, deployment_id: str, retry_after_s: float | None = None) -> None:
+        load = self.get(deployment_id)
+        load.failures += 1
+        self._sample(load, self._penalty_s)
+        if retry_after_s:
+            load.blocked_until = max(load.blocked_until, self.clock() + retry_after_s)
+
+    def ttft_quantile(self, deployment_id: str, q: float) -> float | None:
+        """The ``q`` quantile of recent first-token times, or None before enough samples."""
+        samples = self.get(deployment_id).ttft_samples[-self._keep :]
+        if len(samples) < 10:
+            return None
+        ordered = sorted(samples)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def _sample(self, load: DeploymentLoad, value: float) -> None:
+        now = self.clock()
+        if load.samples == 0 or value > load.ewma_ttft_s:
+            load.ewma_ttft_s = value
+        else:
+            weight = math.exp(-(now - load.last_sample_at) / self._decay_s)
+            load.ewma_ttft_s = load.ewma_ttft_s * weight + value * (1.0 - weight)
+        load.samples += 1
+        load.last_sample_at = now

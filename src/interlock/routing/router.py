@@ -1,0 +1,271 @@
+"""The router: pick a deployment, run the attempt, and on failure retry, fall back or hedge.
+
+Order of attempts, explicit and recorded in the request's trace:
+
+1. deployments of the model asked for, each chosen by the model's balancer among the healthy ones
+   not yet tried (an untried deployment is tried at once; a tried one again only after backoff);
+2. the model's ``fallbacks``, in order, the same way;
+3. on a context-length error (or a prompt estimated too long), ``context_window_fallbacks``; on a
+   content-policy refusal, ``content_policy_fallbacks``.
+
+Retries obey the model's retry budget, so an outage is not amplified. A caller's own 4xx is never
+retried. When everything fails, one attempt's error is returned as it was; several failures become a
+503 naming what was tried (a 429 with the shortest ``Retry-After`` when all of them were rate limits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Coroutine, Mapping
+from typing import Any
+
+from interlock.errors import (
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    RateLimited,
+    ServiceUnavailable,
+    UpstreamTimeout,
+)
+from interlock.gateway.context import Reply, RequestContext
+from interlock.providers.base import Provider
+from interlock.routing.attempt import run_attempt
+from interlock.routing.balancers import RouteHints
+from interlock.routing.hedge import hedged
+from interlock.routing.retry import RetryPolicy, backoff_delay, classify
+from interlock.routing.snapshot import Deployment, ModelRoute, RoutingSnapshot, SnapshotRef
+from interlock.routing.state import RoutingState
+
+__all__ = ["Router", "estimate_tokens"]
+
+
+def estimate_tokens(ctx: RequestContext) -> int:
+    """A cheap upper-leaning estimate of prompt + completion tokens (4 characters a token)."""
+    hints = RouteHints(body=ctx.body)
+    body = ctx.body
+    completion = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    return len(hints.prompt_text()) // 4 + (completion if isinstance(completion, int) else 0)
+
+
+class Router:
+    def __init__(
+        self,
+        snapshot: SnapshotRef,
+        providers: Mapping[str, Provider],
+        state: RoutingState,
+    ) -> None:
+        self._snapshot = snapshot
+        self._providers = providers
+        self.state = state
+
+    async def route(self, ctx: RequestContext) -> Reply:
+        snapshot = self._snapshot.current
+        route = snapshot.models.get(ctx.model)
+        if route is None:
+            raise ModelNotFound(f"The model '{ctx.model}' does not exist.", param="model")
+        if route.kind != ctx.operation:
+            raise InvalidRequest(
+                f"The model '{ctx.model}' serves {route.kind}, not {ctx.operation}.", param="model"
+            )
+        total = route.spec.timeouts.total_s
+        if total is None:
+            return await self._run(ctx, route, snapshot)
+        try:
+            async with asyncio.timeout(total):
+                return await self._run(ctx, route, snapshot)
+        except TimeoutError:
+            raise UpstreamTimeout(f"The request did not complete within {total:g} s.") from None
+
+    async def _run(self, ctx: RequestContext, route: ModelRoute, snapshot: RoutingSnapshot) -> Reply:
+        budget = self.state.budget(route)
+        budget.on_request()
+        policy = budget.policy
+        if route.spec.routing.strategy == "session" and ctx.session is None:
+            ctx.session = ctx.header(route.spec.routing.session_header)
+        hints = RouteHints(session=ctx.session, body=ctx.body)
+        models = deque(self._initial_models(ctx, route, snapshot))
+        visited: set[str] = set()
+        failures: list[tuple[Deployment, GatewayError]] = []
+        while models:
+            model = models.popleft()
+            if model.name in visited:
+                continue
+            visited.add(model.name)
+            self._check_labels(ctx, model)
+            tried: set[str] = set()
+            while len(failures) < policy.max_attempts:
+                deployment = self._pick(ctx, model, hints, tried)
+                if deployment is None:
+                    if tried and not models and self._retry_round_allowed(failures, policy.max_retry_after_s):
+                        tried = set()  # another round over the same deployments, after backoff
+                        deployment = self._pick(ctx, model, hints, tried)
+                    if deployment is None:
+                        break
+                repeat = any(d.id == deployment.id for d, _ in failures)
+                if failures and not budget.try_retry():
+                    return self._give_up(model, failures, "the retry budget is spent")
+                if repeat:
+                    await self._backoff(ctx, deployment, failures, policy)
+                try:
+                    return await self._try(ctx, model, deployment, hints, tried)
+                except GatewayError as err:
+                    failures.append((deployment, err))
+                    tried.add(deployment.id)
+                    kind = classify(err)
+                    if kind == "fatal":
+                        raise
+                    if kind in ("context", "content"):
+                        extra = (
+                            model.context_window_fallbacks
+                            if kind == "context"
+                            else model.content_policy_fallbacks
+                        )
+                        if not extra:
+                            raise
+                        models.extendleft(snapshot.models[name] for name in reversed(extra))
+                        break
+        return self._give_up(route, failures, None)
+
+    def _initial_models(
+        self, ctx: RequestContext, route: ModelRoute, snapshot: RoutingSnapshot
+    ) -> list[ModelRoute]:
+        if (
+            route.context_window
+            and route.context_window_fallbacks
+            and estimate_tokens(ctx) > route.context_window
+        ):
+            names = route.context_window_fallbacks
+        else:
+            names = (route.name, *route.fallbacks)
+        return [snapshot.models[name] for name in names]
+
+    async def _try(
+        self,
+        ctx: RequestContext,
+        model: ModelRoute,
+        deployment: Deployment,
+        hints: RouteHints,
+        tried: set[str],
+    ) -> Reply:
+        hedge = model.spec.hedge
+        if hedge.enabled:
+            delay = self._hedge_delay(model, deployment)
+            if delay is not None and self.state.hedge_budget(model).try_retry():
+                second = self._pick(ctx, model, hints, tried | {deployment.id})
+                if second is not None:
+                    return await hedged(
+                        ctx,
+                        delay,
+                        self._attempt(ctx, model, deployment),
+                        lambda: self._attempt(ctx, model, second),
+                    )
+            self.state.hedge_budget(model).on_request()
+        return await self._attempt(ctx, model, deployment)
+
+    def _attempt(
+        self, ctx: RequestContext, model: ModelRoute, deployment: Deployment
+    ) -> Coroutine[Any, Any, Reply]:
+        return run_attempt(ctx, model, deployment, self._providers[deployment.provider], self.state)
+
+    def _hedge_delay(self, model: ModelRoute, deployment: Deployment) -> float | None:
+        if len(model.deployments) < 2:
+            return None
+        quantile = self.state.load.ttft_quantile(deployment.id, model.spec.hedge.quantile)
+        if quantile is None:
+            return None
+        return max(quantile, model.spec.hedge.min_delay_ms / 1000)
+
+    def _pick(
+        self, ctx: RequestContext, model: ModelRoute, hints: RouteHints, tried: set[str]
+    ) -> Deployment | None:
+        state = self.state
+        candidates = [
+            d
+            for d in model.deployments
+            if d.id not in tried
+            and d.id not in state.disabled
+            and _matches(d, ctx)
+            and state.breaker(model, d).available()
+        ]
+        while candidates:
+            open_slots = [
+                d for d in candidates if not state.load.blocked(d.id) and state.limiter(model, d).has_room()
+            ]
+            choice = state.balancer(model).choose(open_slots or candidates, hints)
+            if state.breaker(model, choice).allows():
+                return choice
+            candidates.remove(choice)
+        return None
+
+    @staticmethod
+    def _check_labels(ctx: RequestContext, model: ModelRoute) -> None:
+        if (ctx.required_pool or ctx.required_labels) and not any(
+            _matches(d, ctx) for d in model.deployments
+        ):
+            wanted = ", ".join(
+                ([f"pool={ctx.required_pool}"] if ctx.required_pool else [])
+                + [f"{k}={v}" for k, v in sorted(ctx.required_labels.items())]
+            )
+            raise InvalidRequest(f"No deployment of model '{model.name}' matches {wanted}.", param="model")
+
+    @staticmethod
+    def _retry_round_allowed(
+        failures: list[tuple[Deployment, GatewayError]], max_retry_after_s: float
+    ) -> bool:
+        last = failures[-1][1] if failures else None
+        return last is not None and (last.retry_after is None or last.retry_after <= max_retry_after_s)
+
+    async def _backoff(
+        self,
+        ctx: RequestContext,
+        deployment: Deployment,
+        failures: list[tuple[Deployment, GatewayError]],
+        policy: RetryPolicy,
+    ) -> None:
+        previous = [err for d, err in failures if d.id == deployment.id]
+        delay = backoff_delay(len(failures), policy, self.state.rng.random)
+        retry_after = previous[-1].retry_after if previous else None
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, policy.max_retry_after_s))
+        ctx.begin_wait()
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            ctx.end_wait()
+
+    @staticmethod
+    def _give_up(
+        route: ModelRoute, failures: list[tuple[Deployment, GatewayError]], reason: str | None
+    ) -> Reply:
+        if not failures:
+            raise ServiceUnavailable(
+                f"No deployment of model '{route.name}' is available: every one is disabled or its "
+                "circuit breaker is open.",
+                retry_after=1.0,
+            )
+        if len(failures) == 1 and reason is None:
+            raise failures[0][1]
+        counts: dict[str, int] = {}
+        for d, err in failures:
+            label = f"{d.id} ({err.kind})"
+            counts[label] = counts.get(label, 0) + 1
+        tried = ", ".join(f"{label} x{n}" if n > 1 else label for label, n in counts.items())
+        why = f"; {reason}" if reason else ""
+        last = failures[-1][1].message
+        if all(err.status == 429 for _, err in failures):
+            waits = [err.retry_after for _, err in failures if err.retry_after is not None]
+            raise RateLimited(
+                f"Every deployment tried is rate limited: {tried}{why}. Last error: {last}",
+                retry_after=min(waits) if waits else 1.0,
+            )
+        raise ServiceUnavailable(
+            f"All {len(failures)} attempts failed: {tried}{why}. Last error: {last}", retry_after=1.0
+        )
+
+
+def _matches(deployment: Deployment, ctx: RequestContext) -> bool:
+    if ctx.required_pool is not None and deployment.pool != ctx.required_pool:
+        return False
+    labels = deployment.labels
+    return all(labels.get(k) == v for k, v in ctx.required_labels.items())
