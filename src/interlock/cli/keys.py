@@ -13,7 +13,7 @@ from rich.table import Table
 
 from interlock.config.loader import MASTER_KEY_ENV
 
-__all__ = ["register"]
+__all__ = ["Gateway", "MasterKey", "admin_call", "register"]
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 console = Console()
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
 
 
-def _call(gateway: str, master_key: str, method: str, path: str, body: Any = None) -> Any:
+def admin_call(gateway: str, master_key: str, method: str, path: str, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         gateway.rstrip("/") + "/admin" + path,
@@ -60,7 +60,7 @@ def create(
     role: Annotated[list[str] | None, typer.Option("--role", help="A role (repeatable).")] = None,
 ) -> None:
     """Create a key and print it. It is shown this once and never again."""
-    created = _call(gateway, master_key, "POST", "/keys", {"name": name, "roles": role or []})
+    created = admin_call(gateway, master_key, "POST", "/keys", {"name": name, "roles": role or []})
     console.print(f"id:  {created['id']}\nkey: [bold]{created['key']}[/bold]", highlight=False)
     console.print("Store the key now: it cannot be shown again.", style="yellow")
 
@@ -73,7 +73,7 @@ def list_keys(
 ) -> None:
     """List keys (never their secrets)."""
     suffix = "?include_revoked=true" if all_keys else ""
-    listing = _call(gateway, master_key, "GET", "/keys" + suffix)
+    listing = admin_call(gateway, master_key, "GET", "/keys" + suffix)
     table = Table("id", "name", "prefix", "created", "revoked", "roles")
     for key in listing["data"]:
         table.add_row(
@@ -94,5 +94,5 @@ def revoke(
     master_key: MasterKey = "",
 ) -> None:
     """Revoke a key. It fails at once."""
-    _call(gateway, master_key, "DELETE", f"/keys/{key_id}")
+    admin_call(gateway, master_key, "DELETE", f"/keys/{key_id}")
     console.print(f"revoked {key_id}")

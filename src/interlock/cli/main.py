@@ -6,6 +6,7 @@ import typer
 
 from interlock.cli.keys import register as register_keys
 from interlock.cli.sim import register as register_sim
+from interlock.cli.status import register as register_status
 from interlock.cli.up import register as register_up
 
 __all__ = ["app", "main"]
@@ -16,7 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-for register in (register_up, register_sim, register_keys):
+for register in (register_up, register_status, register_keys, register_sim):
     register(app)
 
 

@@ -21,6 +21,7 @@ from interlock.errors import (
     ServiceUnavailable,
 )
 from interlock.gateway.context import Principal
+from interlock.routing.status import deployment_status
 from interlock.server.errors import error_body, error_headers
 from interlock.server.runtime import Runtime
 from interlock.store import KeyRecord, StoreUnavailable, hash_key
@@ -87,6 +88,13 @@ async def require_master(request: Request) -> Principal:
 Master = Annotated[Principal, Depends(require_master)]
 
 
+def _known_deployment(runtime: Runtime, deployment_id: str) -> None:
+    for route in runtime.snapshot.current.models.values():
+        if any(d.id == deployment_id for d in route.deployments):
+            return
+    raise NotFound(f"No deployment '{deployment_id}'.")
+
+
 def create_admin_app(runtime: Runtime) -> FastAPI:
     """The admin sub-application, bound to one runtime."""
     app = FastAPI(title="Interlock admin API", version="1", docs_url="/docs", redoc_url=None)
@@ -122,6 +130,25 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
             raise NotFound(f"No active key with id '{key_id}'.")
         runtime.keys.forget(key_id)
         return _json({"id": key_id, "revoked": True})
+
+    @app.get("/deployments")
+    async def list_deployments(_: Master) -> Response:
+        """Every deployment: breaker state, error rate, latency, in-flight, concurrency limit."""
+        data = deployment_status(runtime.snapshot.current, runtime.routing)
+        return _json({"object": "list", "data": data})
+
+    @app.post("/deployments/{deployment_id:path}/disable")
+    async def disable_deployment(deployment_id: str, _: Master) -> Response:
+        """Take a deployment out of rotation (requests in flight finish)."""
+        _known_deployment(runtime, deployment_id)
+        runtime.routing.disabled.add(deployment_id)
+        return _json({"id": deployment_id, "disabled": True})
+
+    @app.post("/deployments/{deployment_id:path}/enable")
+    async def enable_deployment(deployment_id: str, _: Master) -> Response:
+        _known_deployment(runtime, deployment_id)
+        runtime.routing.disabled.discard(deployment_id)
+        return _json({"id": deployment_id, "disabled": False})
 
     @app.exception_handler(GatewayError)
     async def on_gateway_error(request: Request, exc: GatewayError) -> Response:
