@@ -275,3 +275,30 @@ def test_hedge_races_a_second_deployment_and_cancels_the_loser(
         while httpx.get(sim.url + "/sim/stats").json()["cancelled"] < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert httpx.get(sim.url + "/sim/stats").json()["cancelled"] >= 1
+
+
+def test_active_health_check_takes_a_dead_provider_out_and_back(
+    second: SimServerThread, tmp_path: Path
+) -> None:
+    port = free_port()
+    models = (
+        "  chat:\n    deployments:\n      - {provider: flaky, model: m}\n      - {provider: live, model: m}\n"
+    )
+    text = config(tmp_path, {"flaky": f"http://127.0.0.1:{port}/v1", "live": second.base_url}, models)
+    text = text.replace("read_timeout_s: 2}", "read_timeout_s: 2, health_check_interval_s: 0.1}")
+    with running_gateway(text) as gw:
+        deadline = time.monotonic() + 5
+        while deployments(gw)["chat/flaky/m#0"]["state"] != "unhealthy" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert deployments(gw)["chat/flaky/m#0"]["state"] == "unhealthy"
+        client = gw.openai()
+        served = [
+            client.chat.completions.with_raw_response.create(model="chat", messages=MESSAGES)
+            for _ in range(6)
+        ]  # type: ignore[arg-type]
+        assert {attempts(r)[0] for r in served} == {"chat/live/m#1=ok"}  # never even tried
+        with SimServerThread(FAST_SIM, port=port):
+            deadline = time.monotonic() + 5
+            while deployments(gw)["chat/flaky/m#0"]["state"] != "closed" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert deployments(gw)["chat/flaky/m#0"]["state"] == "closed"

@@ -7,105 +7,19 @@ after each test. Tests that need an empty database (migrations) get one of their
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 import socket
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 
 from interlock.store import Store
 from interlock.store.engine import create_engine
 from interlock.store.urls import parse_database_url
-
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_USERS = ("postgres", "root")
-PG_MAINTENANCE_DB = "test"
-
-
-@dataclass(frozen=True, slots=True)
-class PostgresServer:
-    """The test PostgreSQL server, or why it cannot be used."""
-
-    user: str | None
-    session_db: str | None
-    skip_reason: str | None
-
-    def url(self, database: str | None = None) -> str:
-        """A user-style URL for ``database`` (default: this session's database)."""
-        if self.skip_reason is not None:
-            pytest.skip(self.skip_reason)
-        return f"postgresql://{self.user}@{PG_HOST}:{PG_PORT}/{database or self.session_db}"
-
-    async def admin(self, database: str = PG_MAINTENANCE_DB) -> asyncpg.Connection:
-        """A raw asyncpg connection for set-up and clean-up."""
-        return await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=self.user, database=database)
-
-    async def create_database(self) -> str:
-        """Create an empty database with a unique name and return its name."""
-        name = f"interlock_test_{secrets.token_hex(6)}"
-        conn = await self.admin()
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        return name
-
-    async def drop_database(self, name: str) -> None:
-        """Drop a database made by :meth:`create_database`, disconnecting whoever still uses it."""
-        conn = await self.admin()
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
-async def _find_user() -> tuple[str | None, str]:
-    errors = []
-    for user in PG_USERS:
-        try:
-            conn = await asyncpg.connect(
-                host=PG_HOST, port=PG_PORT, user=user, database=PG_MAINTENANCE_DB, timeout=3
-            )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            errors.append(f"{user}: {type(exc).__name__}: {exc}")
-            continue
-        await conn.close()
-        return user, ""
-    return None, "; ".join(errors)
-
-
-def _run(coro: Any) -> Any:
-    # Session set-up runs outside pytest-asyncio's per-test loops, on a private loop of its own.
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    """The PostgreSQL server with a fresh database for this session (or a skip reason)."""
-    user, errors = _run(_find_user())
-    if user is None:
-        reason = f"PostgreSQL at {PG_HOST}:{PG_PORT} is unreachable ({errors}); start it with .ci/run"
-        yield PostgresServer(None, None, reason)
-        return
-    server = PostgresServer(user, None, None)
-    name = _run(server.create_database())
-    server = PostgresServer(user, name, None)
-    try:
-        yield server
-    finally:
-        _run(server.drop_database(name))
+from tests.postgres import PostgresServer
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -32,6 +32,8 @@ class ProviderSpec(_Strict):
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)
     keepalive_s: float = Field(4.0, gt=0)
+    health_check_interval_s: float | None = Field(None, gt=0)
+    """Probe the provider's model list this often; None (the default) turns active checks off."""
 
     @model_validator(mode="after")
     def _default_base_url(self) -> ProviderSpec:

@@ -185,6 +185,7 @@ class Router:
             for d in model.deployments
             if d.id not in tried
             and d.id not in state.disabled
+            and d.id not in state.unhealthy
             and _matches(d, ctx)
             and state.breaker(model, d).available()
         ]

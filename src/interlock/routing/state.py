@@ -80,6 +80,8 @@ class RoutingState:
         self.load = LoadTracker(clock=clock)
         self.disabled: set[str] = set()
         """Deployments an operator took out of rotation."""
+        self.unhealthy: set[str] = set()
+        """Deployments whose provider failed its last active health check."""
         self._breakers: dict[str, Breaker] = {}
         self._limiters: dict[str, ConcurrencyLimiter] = {}
         self._balancers: dict[str, Balancer] = {}

@@ -19,6 +19,7 @@ def deployment_status(snapshot: RoutingSnapshot, state: RoutingState) -> list[di
             limiter = state.limiter(route, deployment)
             load = state.load.get(deployment.id)
             disabled = deployment.id in state.disabled
+            unhealthy = deployment.id in state.unhealthy
             views.append(
                 {
                     "id": deployment.id,
@@ -28,7 +29,7 @@ def deployment_status(snapshot: RoutingSnapshot, state: RoutingState) -> list[di
                     "pool": deployment.pool,
                     "labels": dict(deployment.labels),
                     "weight": deployment.weight,
-                    "state": "disabled" if disabled else breaker.state,
+                    "state": "disabled" if disabled else "unhealthy" if unhealthy else breaker.state,
                     "breaker": {
                         "state": breaker.state,
                         "calls": breaker.calls,
@@ -46,6 +47,7 @@ def deployment_status(snapshot: RoutingSnapshot, state: RoutingState) -> list[di
                     "queued": limiter.queued,
                     "rejected": limiter.rejected,
                     "disabled": disabled,
+                    "health_check_failing": unhealthy,
                     "price": {"input": deployment.price_input, "output": deployment.price_output},
                 }
             )

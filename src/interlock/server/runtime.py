@@ -14,6 +14,7 @@ from interlock.governance.keys import KeyCache
 from interlock.providers.base import Provider
 from interlock.providers.registry import build_providers
 from interlock.routing.build import build_snapshot
+from interlock.routing.health import HealthChecker
 from interlock.routing.router import Router
 from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState
@@ -36,10 +37,17 @@ class Runtime:
     writer: RequestLogWriter | None = None
     routing: RoutingState = field(default_factory=RoutingState)
     router: Router = field(init=False)
+    health: HealthChecker = field(init=False)
     chain: Next = field(init=False)
 
     def __post_init__(self) -> None:
         self.router = Router(self.snapshot, self.providers, self.routing)
+        intervals = {
+            name: spec.health_check_interval_s
+            for name, spec in self.settings.providers.items()
+            if spec.health_check_interval_s
+        }
+        self.health = HealthChecker(self.providers, intervals, self.snapshot, self.routing)
         self.chain = build_chain([AccountStage(self._record), AuthStage(self.keys), RouteStage(self.router)])
 
     @classmethod
@@ -63,6 +71,7 @@ class Runtime:
         self.store = await Store.open(settings.store)
         self.keys.attach(self.store.keys)
         await self.keys.start()
+        self.health.start()
         if settings.logging.request_log:
             self.writer = RequestLogWriter(self.store.requests, capacity=settings.logging.buffer_size)
             await self.writer.start()
@@ -75,6 +84,7 @@ class Runtime:
         return store_ok, checks
 
     async def stop(self) -> None:
+        await self.health.stop()
         await self.keys.stop()
         if self.writer is not None:
             await self.writer.stop()
