@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from interlock.cli.keys import register as register_keys
+from interlock.cli.logs import register as register_logs
 from interlock.cli.sim import register as register_sim
 from interlock.cli.status import register as register_status
 from interlock.cli.up import register as register_up
@@ -17,7 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-for register in (register_up, register_status, register_keys, register_sim):
+for register in (register_up, register_status, register_logs, register_keys, register_sim):
     register(app)
 
 

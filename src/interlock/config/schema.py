@@ -149,6 +149,16 @@ class ConcurrencySpec(_Strict):
     """The limit shrinks when TTFT exceeds this multiple of the best recent TTFT."""
 
 
+class SloSpec(_Strict):
+    """Service-level objectives: a request meets them when it succeeds within each one set."""
+
+    ttft_ms: float | None = Field(None, gt=0)
+    tpot_ms: float | None = Field(None, gt=0)
+    e2e_ms: float | None = Field(None, gt=0)
+    target: float = Field(0.95, gt=0, le=1)
+    """The share of requests that should meet the objectives (for compliance and burn alerts)."""
+
+
 class ModelSpec(_Strict):
     """A public model name that clients ask for."""
 
@@ -168,6 +178,7 @@ class ModelSpec(_Strict):
     breaker: BreakerSpec = Field(default_factory=BreakerSpec)
     hedge: HedgeSpec = Field(default_factory=HedgeSpec)
     concurrency: ConcurrencySpec = Field(default_factory=ConcurrencySpec)
+    slo: SloSpec = Field(default_factory=SloSpec)
 
 
 class ServerSpec(_Strict):

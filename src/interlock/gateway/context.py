@@ -93,6 +93,8 @@ class RequestContext:
     hedged: bool = False
     usage: Usage | None = None
     first_token_at: float | None = None
+    token_gaps: list[float] = field(default_factory=list)
+    """Seconds between consecutive streamed chunks that carried output."""
     finished_at: float | None = None
     upstream_s: float = 0.0
     reply_overhead_ms: float | None = None

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -25,6 +25,7 @@ from interlock.routing.status import deployment_status
 from interlock.server.errors import error_body, error_headers
 from interlock.server.runtime import Runtime
 from interlock.store import KeyRecord, StoreUnavailable, hash_key
+from interlock.telemetry.request_log import record_view, request_filters
 
 __all__ = ["create_admin_app"]
 
@@ -149,6 +150,33 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
         _known_deployment(runtime, deployment_id)
         runtime.routing.disabled.discard(deployment_id)
         return _json({"id": deployment_id, "disabled": False})
+
+    @app.get("/slo")
+    async def slo(_: Master) -> Response:
+        """Per model: objectives, compliance, goodput and latency percentiles over the rolling window."""
+        return _json({"object": "list", "data": runtime.telemetry.slo_reports()})
+
+    @app.get("/requests")
+    async def requests(
+        _: Master,
+        model: str | None = None,
+        status: str | None = None,
+        key_id: str | None = None,
+        since: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> Response:
+        """The request log, newest first. ``status``: ``ok``, ``error`` or a status code; ``since``: an
+        ISO timestamp or a duration such as ``15m``, ``1h``, ``7d``."""
+        filters = request_filters(status, since)
+        records = await store().requests.query(model=model, key_id=key_id, limit=limit, **filters)
+        return _json({"object": "list", "data": [record_view(r) for r in records]})
+
+    @app.get("/requests/{request_id}")
+    async def request_detail(request_id: str, _: Master) -> Response:
+        record = await store().requests.get(request_id)
+        if record is None:
+            raise NotFound(f"No request '{request_id}' in the log.")
+        return _json(record_view(record))
 
     @app.exception_handler(GatewayError)
     async def on_gateway_error(request: Request, exc: GatewayError) -> Response:

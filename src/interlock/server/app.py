@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -40,6 +41,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         body = orjson.dumps({"status": "ready" if ok else "not ready", "checks": checks})
         return Response(body, status_code=200 if ok else 503, media_type="application/json")
 
+    async def metrics(request: Request) -> Response:
+        body = generate_latest(rt.telemetry.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await rt.start()
@@ -57,6 +62,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/v1/models/{model_id:path}", models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Mount("/admin", app=create_admin_app(rt)),
     ]
     app = Starlette(

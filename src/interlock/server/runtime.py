@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from interlock.config.schema import Settings
 from interlock.gateway.chain import Next, build_chain
+from interlock.gateway.context import RequestContext
 from interlock.gateway.stages.account import AccountStage
 from interlock.gateway.stages.auth import AuthStage
 from interlock.gateway.stages.route import RouteStage
@@ -18,7 +19,8 @@ from interlock.routing.health import HealthChecker
 from interlock.routing.router import Router
 from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState
-from interlock.store import RequestLogWriter, RequestRecord, Store, StoreUnavailable
+from interlock.store import RequestLogWriter, RequestRecord, Store, StoreUnavailable, WriterStats
+from interlock.telemetry.recorder import Telemetry
 
 __all__ = ["Runtime"]
 
@@ -38,10 +40,12 @@ class Runtime:
     routing: RoutingState = field(default_factory=RoutingState)
     router: Router = field(init=False)
     health: HealthChecker = field(init=False)
+    telemetry: Telemetry = field(init=False)
     chain: Next = field(init=False)
 
     def __post_init__(self) -> None:
         self.router = Router(self.snapshot, self.providers, self.routing)
+        self.telemetry = Telemetry(self.snapshot, self.routing, self._writer_stats)
         intervals = {
             name: spec.health_check_interval_s
             for name, spec in self.settings.providers.items()
@@ -61,9 +65,13 @@ class Runtime:
             keys=KeyCache(None, master),
         )
 
-    def _record(self, record: RequestRecord) -> None:
+    def _record(self, ctx: RequestContext, record: RequestRecord) -> None:
         if self.writer is not None:
             self.writer.submit(record)
+        self.telemetry.observe(ctx, record)
+
+    def _writer_stats(self) -> WriterStats | None:
+        return self.writer.stats if self.writer is not None else None
 
     async def start(self) -> None:
         """Open the store (applying migrations), load keys, start the request-log writer."""

@@ -16,12 +16,12 @@ from interlock.gateway.chain import Next
 from interlock.gateway.context import Chunk, Reply, RequestContext, Usage
 from interlock.store import RequestRecord
 
-__all__ = ["CLIENT_CLOSED", "AccountStage", "to_record"]
+__all__ = ["CLIENT_CLOSED", "AccountStage", "to_record", "tpot_seconds"]
 
 CLIENT_CLOSED = 499
 """Status recorded when the client went away before the answer was complete (nginx's convention)."""
 
-Sink = Callable[[RequestRecord], None]
+Sink = Callable[[RequestContext, RequestRecord], None]
 
 
 class AccountStage:
@@ -35,6 +35,7 @@ class AccountStage:
             reply = await call_next(ctx)
         except GatewayError as exc:
             ctx.error, ctx.status = exc, exc.status
+            ctx.reply_overhead_ms = ctx.overhead_ms()
             self._finish(ctx)
             raise
         except asyncio.CancelledError:
@@ -52,10 +53,16 @@ class AccountStage:
 
     async def _watch(self, ctx: RequestContext, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
         complete = False
+        last = 0.0
         try:
             async for chunk in chunks:
-                if ctx.first_token_at is None and _has_output(chunk):
-                    ctx.first_token_at = time.perf_counter()
+                if _has_output(chunk):
+                    now = time.perf_counter()
+                    if ctx.first_token_at is None:
+                        ctx.first_token_at = now
+                    else:
+                        ctx.token_gaps.append(now - last)
+                    last = now
                 usage = chunk.get("usage")
                 if usage:
                     ctx.usage = Usage.from_openai(usage)
@@ -71,7 +78,7 @@ class AccountStage:
 
     def _finish(self, ctx: RequestContext) -> None:
         ctx.finished_at = time.perf_counter()
-        self._sink(to_record(ctx))
+        self._sink(ctx, to_record(ctx))
 
 
 def _has_output(chunk: Chunk) -> bool:
@@ -120,5 +127,32 @@ def to_record(ctx: RequestContext) -> RequestRecord:
             {"deployment": a.deployment, "outcome": a.outcome, "latency_ms": a.latency_ms}
             for a in ctx.attempts
         ),
-        extra={},
+        extra=_timing_extra(ctx),
     )
+
+
+def tpot_seconds(ctx: RequestContext) -> float | None:
+    """Time per output token after the first: (end-to-end − TTFT) / (output tokens − 1)."""
+    if ctx.first_token_at is None or ctx.usage is None or ctx.usage.completion_tokens < 2:
+        return None
+    finished = ctx.finished_at or time.perf_counter()
+    return (finished - ctx.first_token_at) / (ctx.usage.completion_tokens - 1)
+
+
+def _timing_extra(ctx: RequestContext) -> dict[str, object]:
+    extra: dict[str, object] = {}
+    tpot = tpot_seconds(ctx)
+    if tpot is not None:
+        extra["tpot_ms"] = round(tpot * 1000.0, 3)
+    gaps = ctx.token_gaps
+    if gaps:
+        ordered = sorted(gaps)
+        extra["itl_ms"] = {
+            "mean": round(sum(gaps) / len(gaps) * 1000.0, 3),
+            "p50": round(ordered[len(ordered) // 2] * 1000.0, 3),
+            "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000.0, 3),
+            "max": round(ordered[-1] * 1000.0, 3),
+        }
+    if ctx.hedged:
+        extra["hedged"] = True
+    return extra

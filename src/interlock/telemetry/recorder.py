@@ -1,0 +1,50 @@
+"""Everything that happens when a request finishes, besides the request log: metrics and SLOs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from interlock.gateway.context import RequestContext
+from interlock.gateway.stages.account import tpot_seconds
+from interlock.routing.snapshot import SnapshotRef
+from interlock.routing.state import RoutingState
+from interlock.store import RequestRecord, WriterStats
+from interlock.telemetry.metrics import Metrics
+from interlock.telemetry.slo import Objectives, SloTracker
+
+__all__ = ["Telemetry"]
+
+
+class Telemetry:
+    def __init__(
+        self, snapshot: SnapshotRef, state: RoutingState, writer_stats: Callable[[], WriterStats | None]
+    ) -> None:
+        self._snapshot = snapshot
+        self.metrics = Metrics(snapshot, state, writer_stats)
+        self.slo = SloTracker()
+        self._objectives: dict[str, Objectives] = {}
+
+    def objectives(self, model: str) -> Objectives:
+        found = self._objectives.get(model)
+        if found is None:
+            route = self._snapshot.current.models.get(model)
+            spec = route.spec.slo if route is not None else None
+            found = Objectives(
+                ttft_s=spec.ttft_ms / 1000 if spec and spec.ttft_ms else None,
+                tpot_s=spec.tpot_ms / 1000 if spec and spec.tpot_ms else None,
+                e2e_s=spec.e2e_ms / 1000 if spec and spec.e2e_ms else None,
+                target=spec.target if spec else 0.95,
+            )
+            self._objectives[model] = found
+        return found
+
+    def observe(self, ctx: RequestContext, record: RequestRecord) -> None:
+        ttft = (ctx.first_token_at - ctx.received_at) if ctx.first_token_at is not None else None
+        tpot = tpot_seconds(ctx)
+        self.metrics.observe(ctx, ttft, tpot, record.cost)
+        if ctx.model in self._snapshot.current.models:
+            e2e = record.latency_ms / 1000.0
+            self.slo.observe(ctx.model, self.objectives(ctx.model), ctx.status == 200, ttft, tpot, e2e)
+
+    def slo_reports(self) -> list[dict[str, object]]:
+        return [self.slo.report(name, self.objectives(name)) for name in self._snapshot.current.models]

@@ -1,0 +1,118 @@
+"""Service-level objectives and goodput per model, over a rolling window.
+
+A request *meets* its model's objectives when it succeeded and each configured objective held: time
+to first token (for a complete answer, the time to the whole answer), time per output token, and
+end-to-end latency. Goodput is the rate of requests that met them all (requests per second over the
+window); compliance is the share of requests that did.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from interlock.routing.window import SlidingCounts
+
+__all__ = ["Objectives", "SloTracker"]
+
+_TOTAL, _MET = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class Objectives:
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    e2e_s: float | None = None
+    target: float = 0.95
+
+    def met(self, ok: bool, ttft_s: float | None, tpot_s: float | None, e2e_s: float) -> bool:
+        if not ok:
+            return False
+        if self.ttft_s is not None and (ttft_s if ttft_s is not None else e2e_s) > self.ttft_s:
+            return False
+        if self.tpot_s is not None and tpot_s is not None and tpot_s > self.tpot_s:
+            return False
+        return self.e2e_s is None or e2e_s <= self.e2e_s
+
+
+class _ModelWindow:
+    __slots__ = ("counts", "e2e", "tpot", "ttft")
+
+    def __init__(self, window_s: float, clock: Callable[[], float], keep: int) -> None:
+        self.counts = SlidingCounts(window_s, 30, 2, clock)
+        self.ttft: deque[float] = deque(maxlen=keep)
+        self.tpot: deque[float] = deque(maxlen=keep)
+        self.e2e: deque[float] = deque(maxlen=keep)
+
+
+class SloTracker:
+    """Rolling compliance, goodput and latency percentiles per model."""
+
+    def __init__(
+        self, window_s: float = 300.0, keep: int = 2000, clock: Callable[[], float] = time.monotonic
+    ):
+        self.window_s = window_s
+        self._keep = keep
+        self._clock = clock
+        self._models: dict[str, _ModelWindow] = {}
+
+    def observe(
+        self,
+        model: str,
+        objectives: Objectives,
+        ok: bool,
+        ttft_s: float | None,
+        tpot_s: float | None,
+        e2e_s: float,
+    ) -> None:
+        window = self._models.get(model)
+        if window is None:
+            window = self._models[model] = _ModelWindow(self.window_s, self._clock, self._keep)
+        window.counts.add(_TOTAL)
+        if objectives.met(ok, ttft_s, tpot_s, e2e_s):
+            window.counts.add(_MET)
+        if ok:
+            window.ttft.append(ttft_s if ttft_s is not None else e2e_s)
+            window.e2e.append(e2e_s)
+            if tpot_s is not None:
+                window.tpot.append(tpot_s)
+
+    def report(self, model: str, objectives: Objectives) -> dict[str, Any]:
+        window = self._models.get(model)
+        total, met = window.counts.totals() if window else (0, 0)
+        compliance = met / total if total else None
+        return {
+            "model": model,
+            "window_s": self.window_s,
+            "requests": total,
+            "met": met,
+            "compliance": round(compliance, 4) if compliance is not None else None,
+            "target": objectives.target,
+            "goodput_rps": round(met / self.window_s, 4),
+            "objectives_ms": {
+                "ttft": _ms(objectives.ttft_s),
+                "tpot": _ms(objectives.tpot_s),
+                "e2e": _ms(objectives.e2e_s),
+            },
+            "ttft_ms": _percentiles(window.ttft if window else ()),
+            "tpot_ms": _percentiles(window.tpot if window else ()),
+            "e2e_ms": _percentiles(window.e2e if window else ()),
+        }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return round(seconds * 1000.0, 3) if seconds is not None else None
+
+
+def _percentiles(samples: Iterable[float]) -> dict[str, float | None]:
+    ordered = sorted(samples)
+    if not ordered:
+        return {"p50": None, "p95": None, "p99": None}
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0, 3)
+
+    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99)}
