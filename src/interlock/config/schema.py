@@ -194,6 +194,8 @@ class LoggingSpec(_Strict):
     request_log: bool = True
     buffer_size: int = Field(10_000, gt=0)
     retention_days: int = Field(30, gt=0)
+    store_bodies: bool = False
+    """Keep request and response bodies in the log (secrets redacted, long strings cut)."""
 
 
 class Settings(_Strict):

@@ -94,6 +94,8 @@ class RequestContext:
     usage: Usage | None = None
     first_token_at: float | None = None
     token_gaps: list[float] = field(default_factory=list)
+    reply_body: dict[str, Any] | None = None
+    """The complete (non-streamed) answer, kept by reference for the request log."""
     """Seconds between consecutive streamed chunks that carried output."""
     finished_at: float | None = None
     upstream_s: float = 0.0

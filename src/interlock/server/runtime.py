@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -21,6 +23,7 @@ from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState
 from interlock.store import RequestLogWriter, RequestRecord, Store, StoreUnavailable, WriterStats
 from interlock.telemetry.recorder import Telemetry
+from interlock.telemetry.retention import keep_retention, with_bodies
 
 __all__ = ["Runtime"]
 
@@ -41,6 +44,7 @@ class Runtime:
     router: Router = field(init=False)
     health: HealthChecker = field(init=False)
     telemetry: Telemetry = field(init=False)
+    _retention: asyncio.Task[None] | None = None
     chain: Next = field(init=False)
 
     def __post_init__(self) -> None:
@@ -66,9 +70,11 @@ class Runtime:
         )
 
     def _record(self, ctx: RequestContext, record: RequestRecord) -> None:
-        if self.writer is not None:
-            self.writer.submit(record)
         self.telemetry.observe(ctx, record)
+        if self.writer is not None:
+            if self.settings.logging.store_bodies:
+                record = with_bodies(record, ctx)
+            self.writer.submit(record)
 
     def _writer_stats(self) -> WriterStats | None:
         return self.writer.stats if self.writer is not None else None
@@ -83,6 +89,10 @@ class Runtime:
         if settings.logging.request_log:
             self.writer = RequestLogWriter(self.store.requests, capacity=settings.logging.buffer_size)
             await self.writer.start()
+            self._retention = asyncio.create_task(
+                keep_retention(self.store.requests, settings.logging.retention_days),
+                name="interlock-retention",
+            )
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
         """Readiness: config loaded and the store reachable."""
@@ -92,6 +102,11 @@ class Runtime:
         return store_ok, checks
 
     async def stop(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+            self._retention = None
         await self.health.stop()
         await self.keys.stop()
         if self.writer is not None:

@@ -47,6 +47,7 @@ class AccountStage:
             reply.stream = self._watch(ctx, reply.stream)
             return reply
         if reply.body is not None:
+            ctx.reply_body = reply.body
             ctx.usage = Usage.from_openai(reply.body.get("usage"))
         self._finish(ctx)
         return reply
