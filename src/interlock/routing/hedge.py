@@ -22,9 +22,10 @@ async def hedged(
     ctx: RequestContext,
     delay: float,
     first: Coroutine[Any, Any, Reply],
-    second: Callable[[], Awaitable[Reply]],
+    second: Callable[[], Awaitable[Reply] | None],
 ) -> Reply:
-    """Run ``first``; after ``delay`` without a result, race ``second()`` against it."""
+    """Run ``first``; after ``delay`` without a result, race ``second()`` against it (unless it
+    returns None: no budget or no other deployment)."""
     primary = asyncio.ensure_future(first)
     try:
         done, _ = await asyncio.wait({primary}, timeout=delay)
@@ -33,8 +34,11 @@ async def hedged(
         raise
     if done:
         return primary.result()
+    started = second()
+    if started is None:
+        return await primary
     ctx.hedged = True
-    backup = asyncio.ensure_future(second())
+    backup = asyncio.ensure_future(started)
     pending = {primary, backup}
     try:
         while pending:

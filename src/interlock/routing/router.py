@@ -148,20 +148,22 @@ class Router:
         hints: RouteHints,
         tried: set[str],
     ) -> Reply:
-        hedge = model.spec.hedge
-        if hedge.enabled:
-            delay = self._hedge_delay(model, deployment)
-            if delay is not None and self.state.hedge_budget(model).try_retry():
-                second = self._pick(ctx, model, hints, tried | {deployment.id})
-                if second is not None:
-                    return await hedged(
-                        ctx,
-                        delay,
-                        self._attempt(ctx, model, deployment),
-                        lambda: self._attempt(ctx, model, second),
-                    )
-            self.state.hedge_budget(model).on_request()
-        return await self._attempt(ctx, model, deployment)
+        if not model.spec.hedge.enabled:
+            return await self._attempt(ctx, model, deployment)
+        budget = self.state.hedge_budget(model)
+        budget.on_request()
+        delay = self._hedge_delay(model, deployment)
+        if delay is None:
+            return await self._attempt(ctx, model, deployment)
+
+        def backup() -> Coroutine[Any, Any, Reply] | None:
+            # chosen only when the hedge fires: picking reserves a half-open probe slot
+            if not budget.try_retry():
+                return None
+            second = self._pick(ctx, model, hints, tried | {deployment.id})
+            return self._attempt(ctx, model, second) if second is not None else None
+
+        return await hedged(ctx, delay, self._attempt(ctx, model, deployment), backup)
 
     def _attempt(
         self, ctx: RequestContext, model: ModelRoute, deployment: Deployment
