@@ -54,7 +54,7 @@ from procs import (
 
 HOST = "127.0.0.1"
 CHAT_RPS = 500
-STREAM_RPS = 200
+STREAM_RPS = 100
 SWEEP_RATES = (250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000)
 SWEEP_P99_LIMIT_MS = 5.0
 OUTPUT_TOKENS = 32
@@ -467,7 +467,7 @@ class TargetLine:
     def render(self) -> str:
         value = f"{self.value:.{self.digits}f} {self.unit}"
         limit = f"<= {self.limit:g} {self.unit}"
-        return f"target: {self.label:<28}{value:<10}{limit:<11}{'ok' if self.ok else 'MISSED'}"
+        return f"target: {self.label:<28}{value:<9} {limit:<10} {'ok' if self.ok else 'MISSED'}"
 
 
 def _thousands(count: int) -> str:

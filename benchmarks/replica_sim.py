@@ -79,8 +79,8 @@ class EngineModel:
 
     replicas: int = 8
     max_batch: int = 32
-    block_tokens: int = 16
-    kv_blocks: int = 4096
+    block_tokens: int = 64
+    kv_blocks: int = 1024
     prefill_ms_per_token: float = 0.15
     chunk_tokens: int = 512
     decode_ms: float = 10.0
@@ -89,6 +89,30 @@ class EngineModel:
     def decode_step_s(self, batch: int) -> float:
         """One decode step with ``batch`` sequences (no prefill in it)."""
         return self.decode_ms * (1 + self.batch_penalty * (batch - 1)) / 1000 if batch else 0.0
+
+    def capacity(self, prompt_tokens: float, output_tokens: float) -> tuple[float, str]:
+        """Estimated fleet throughput (requests/s) when every prompt token is prefilled (no prefix
+        reuse), and how it was derived.
+
+        At saturation a replica is never idle: each request needs ``prompt / chunk`` steps that carry a
+        prefill chunk and ``output / decoding`` decode steps, where ``decoding`` is the batch the KV
+        cache can hold (whole prompt + output per sequence) less the one sequence being prefilled; the
+        steps overlap, so a request costs ``prompt * prefill cost + max(both step counts) * decode
+        step``.
+        """
+        kv_tokens = self.kv_blocks * self.block_tokens
+        batch = max(1, min(self.max_batch, int(kv_tokens // (prompt_tokens + output_tokens))))
+        decoding = max(1, batch - 1)
+        prefill_steps = prompt_tokens / self.chunk_tokens
+        steps = max(prefill_steps, output_tokens / decoding)
+        seconds = prompt_tokens * self.prefill_ms_per_token / 1000 + steps * self.decode_step_s(decoding)
+        rate = self.replicas / seconds
+        how = (
+            f"{self.replicas} replicas / {seconds:.3f} s per request = {prompt_tokens:,.0f} prompt tokens x "
+            f"{self.prefill_ms_per_token:g} ms + {steps:.1f} steps x {self.decode_step_s(decoding) * 1000:.1f} ms "
+            f"(KV holds {batch} sequences of {prompt_tokens + output_tokens:,.0f} tokens)"
+        )
+        return rate, how
 
     def describe(self) -> str:
         kv = self.kv_blocks * self.block_tokens
@@ -148,15 +172,13 @@ class Slo:
 
 # --- workload ------------------------------------------------------------------------------------
 
-# Words of at most four letters: one token each for the simulator's tokenizer as for this model.
+# Words of two and four letters, as likely as each other: one token each (for the simulator's
+# tokenizer as for this model) and four characters per token with the space, like English text.
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
-_VOCABULARY: tuple[str, ...] = tuple(
-    sorted(
-        {c + v for c in _CONSONANTS for v in _VOWELS}
-        | {c + v + d + w for c in _CONSONANTS for v in _VOWELS for d in "lmnrst" for w in _VOWELS}
-    )
-)
+_SHORT = tuple(c + v for c in _CONSONANTS for v in _VOWELS)
+_LONG = tuple(c + v + d + w for c in _CONSONANTS for v in _VOWELS for d in "lmnrst" for w in _VOWELS)
+_VOCABULARY: tuple[str, ...] = _SHORT * (len(_LONG) // len(_SHORT)) + _LONG
 _HEADER_TOKENS = 16
 
 
@@ -266,12 +288,14 @@ class Workload:
 # --- replicas --------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Running:
     request: Request
     keys: list[int]
     uncached: int
     output_blocks: int
+    computed: bool = False
+    """Whether its prefill is done (the blocks it inserted are then usable by others)."""
 
 
 class Replica:
@@ -293,11 +317,10 @@ class Replica:
         """Decode steps done so far (fractional): a sequence ends when this reaches its mark."""
         self.updated = 0.0
         self.version = 0
-        self.blocks: dict[int, list[int]] = {}
-        """Key -> [references, computed (0/1)]."""
+        self.blocks: dict[int, list[_Running | int | None]] = {}
+        """Key -> [references, the request computing it (None once computed)]."""
         self.evictable: OrderedDict[int, None] = OrderedDict()
         self.reserved = 0
-        self.decode_tokens = 0
         self._chunk = float(model.chunk_tokens)
         self._prefill_step = model.prefill_ms_per_token * model.chunk_tokens / 1000
 
@@ -346,8 +369,8 @@ class Replica:
         self.sim.wake_at(self.updated + max(due, 0.0), self)
 
     def _admit(self) -> None:
-        model = self.model
-        while self.waiting and len(self.prefilling) + len(self.decoding) < model.max_batch:
+        limit = self.model.max_batch
+        while self.waiting and len(self.prefilling) + len(self.decoding) < limit:
             running = self.waiting[0]
             if not self._allocate(running):
                 break
@@ -356,54 +379,59 @@ class Replica:
                 self.remaining = float(running.uncached)
             self.prefilling.append(running)
 
-    def _allocate(self, running: _Running) -> bool:
-        """Pin the prompt's blocks (inserting the missing ones) and reserve output blocks, if they fit."""
+    def _fits(self, running: _Running) -> bool:
+        """Whether the prompt's missing blocks and the output reservation fit once evictable blocks go."""
         blocks = self.blocks
-        hit = 0
-        prefix = True
-        missing = 0
-        pinned_evictable = 0
+        free = self.model.kv_blocks - len(blocks) - self.reserved + len(self.evictable)
+        if len(running.keys) + running.output_blocks <= free:
+            return True  # even if every block were missing
+        need = running.output_blocks
         for key in running.keys:
             entry = blocks.get(key)
             if entry is None:
-                missing += 1
+                need += 1
+            elif entry[0] == 0:
+                need += 1  # pinning an evictable block takes it from what can be evicted
+        return need <= free
+
+    def _allocate(self, running: _Running) -> bool:
+        """Pin the prompt's blocks (inserting the missing ones) and reserve output blocks, if they fit."""
+        if not self._fits(running):
+            return False
+        blocks = self.blocks
+        evictable = self.evictable
+        hit = 0
+        prefix = True
+        for key in running.keys:
+            entry = blocks.get(key)
+            if entry is None:
+                blocks[key] = [1, running]
                 prefix = False
                 continue
             if entry[0] == 0:
-                pinned_evictable += 1
-            if prefix and entry[1]:
-                hit += 1
-            else:
-                prefix = False
-        capacity = self.model.kv_blocks
-        used = len(blocks) + self.reserved
-        if missing + running.output_blocks > capacity - used + len(self.evictable) - pinned_evictable:
-            return False
-        evictable = self.evictable
-        for key in running.keys:
-            entry = blocks.get(key)
-            if entry is None:
-                blocks[key] = [1, 0]
-            else:
-                if entry[0] == 0:
-                    del evictable[key]
-                entry[0] += 1
+                del evictable[key]
+            entry[0] += 1  # type: ignore[operator]
+            if prefix:
+                owner = entry[1]
+                if owner is None or owner.computed:  # type: ignore[union-attr]
+                    entry[1] = None
+                    hit += 1
+                else:
+                    prefix = False
         self.reserved += running.output_blocks
-        while len(blocks) + self.reserved > capacity:
+        excess = len(blocks) + self.reserved - self.model.kv_blocks
+        for _ in range(excess):
             del blocks[evictable.popitem(last=False)[0]]
         request = running.request
-        cached = min(hit * self.model.block_tokens, request.prompt_tokens - 1)
-        request.cached = cached
-        running.uncached = request.prompt_tokens - cached
+        request.cached = min(hit * self.model.block_tokens, request.prompt_tokens - 1)
+        running.uncached = request.prompt_tokens - request.cached
         return True
 
     def _first_token(self, running: _Running, now: float) -> None:
         request = running.request
         request.first_token = now
+        running.computed = True
         self.sim.load.observe_ttft(self.deployment.id, now - request.arrival)
-        blocks = self.blocks
-        for key in running.keys:
-            blocks[key][1] = 1
         if request.output_tokens <= 1:
             self._finish(running, now)
         else:
@@ -418,7 +446,7 @@ class Replica:
         # Freed tail first, so the tail of a prompt is evicted before its (more shareable) head.
         for key in reversed(running.keys):
             entry = blocks[key]
-            entry[0] -= 1
+            entry[0] -= 1  # type: ignore[operator]
             if entry[0] == 0:
                 evictable[key] = None
         self.reserved -= running.output_blocks

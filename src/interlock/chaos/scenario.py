@@ -97,7 +97,9 @@ class Phases(_Strict):
 
     def bounds(self) -> tuple[tuple[str, float, float], ...]:
         """``(name, start, end)`` of each phase, in order."""
-        return tuple((name, self.start_of(name), self.start_of(name) + getattr(self, name)) for name in PHASES)
+        return tuple(
+            (name, self.start_of(name), self.start_of(name) + getattr(self, name)) for name in PHASES
+        )
 
 
 class _Action(_Strict):
@@ -289,16 +291,23 @@ class Scenario(_Strict):
                 f"{where}.sim: '{action.do}' works on a simulator of the scenario's fleet; "
                 + (f"'{sim}' is not one (known: {', '.join(fleet)})" if fleet else "there is no 'fleet'")
             )
-        elif sim is not None and not sim.startswith(("http://", "https://")) and self.fleet and sim not in fleet:
-            problems.append(f"{where}.sim: '{sim}' is neither a fleet simulator ({', '.join(fleet)}) nor a URL")
+        elif (
+            sim is not None
+            and not sim.startswith(("http://", "https://"))
+            and self.fleet
+            and sim not in fleet
+        ):
+            problems.append(
+                f"{where}.sim: '{sim}' is neither a fleet simulator ({', '.join(fleet)}) nor a URL"
+            )
         if isinstance(action, RestartAction) and not any(
             isinstance(a, KillAction) and a.sim == sim and a.when(self.phases) < at for a in self._timed()
         ):
             problems.append(f"{where}: restart of '{sim}' with no kill of it before")
         return problems
 
-    def _timed(self) -> list[_Action]:
-        timed = []
+    def _timed(self) -> list[Action]:
+        timed: list[Action] = []
         for action in self.actions:
             try:
                 action.when(self.phases)
@@ -307,7 +316,7 @@ class Scenario(_Strict):
             timed.append(action)
         return timed
 
-    def schedule(self) -> list[tuple[float, _Action]]:
+    def schedule(self) -> list[tuple[float, Action]]:
         """Every action with its time, in order of time (ties keep file order)."""
         return sorted(((a.when(self.phases), a) for a in self.actions), key=lambda pair: pair[0])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from interlock.cli.chaos import register as register_chaos
 from interlock.cli.keys import register as register_keys
 from interlock.cli.logs import register as register_logs
 from interlock.cli.sim import register as register_sim
@@ -18,7 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-for register in (register_up, register_status, register_logs, register_keys, register_sim):
+for register in (register_up, register_status, register_logs, register_keys, register_sim, register_chaos):
     register(app)
 
 

@@ -91,8 +91,9 @@ class Router:
             model = models.popleft()
             if model.name in visited:
                 continue
+            if not visited:  # a fallback that cannot match is skipped; the first model must
+                self._check_labels(ctx, model)
             visited.add(model.name)
-            self._check_labels(ctx, model)
             tried: set[str] = set()
             while len(failures) < policy.max_attempts:
                 deployment = self._pick(ctx, model, hints, tried)
