@@ -27,8 +27,8 @@ that is still being prefilled are not yet shared with later requests.
 
 **Routing** uses the gateway's classes: the balancer picks a :class:`Deployment` for each request at
 its arrival from the prompt text and the session id, and a shared :class:`LoadTracker` on the virtual
-clock sees exactly what the gateway reports: ``start`` at dispatch, ``observe_ttft`` at the first
-token, ``finish`` at the end.
+clock hears what the gateway tells it (``routing/attempt.py``): ``start`` at dispatch, and when the
+request ends ``finish`` and then ``observe_ttft`` with the time its first token took.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from interlock.routing.snapshot import Deployment
 
 __all__ = [
     "BALANCERS",
+    "PREFIX_ABS32",
     "EngineModel",
     "RunStats",
     "Slo",
@@ -67,8 +68,11 @@ __all__ = [
     "simulate",
 ]
 
-#: The balancers compared, in table order: (label, constructor name).
+#: The balancers compared, in table order (labels of :func:`make_balancer`).
 BALANCERS: tuple[str, ...] = ("round-robin", "random", "least-outst.", "p2c-ewma", "session", "prefix")
+#: Prefix affinity with the load guard's absolute threshold at 32 in-flight requests (SGLang's default)
+#: instead of the gateway's 8: not a default, shown for comparison.
+PREFIX_ABS32 = "prefix abs32"
 
 _EPS = 1e-7
 
@@ -107,9 +111,10 @@ class EngineModel:
         steps = max(prefill_steps, output_tokens / decoding)
         seconds = prompt_tokens * self.prefill_ms_per_token / 1000 + steps * self.decode_step_s(decoding)
         rate = self.replicas / seconds
+        step_ms = self.decode_step_s(decoding) * 1000
         how = (
             f"{self.replicas} replicas / {seconds:.3f} s per request = {prompt_tokens:,.0f} prompt tokens x "
-            f"{self.prefill_ms_per_token:g} ms + {steps:.1f} steps x {self.decode_step_s(decoding) * 1000:.1f} ms "
+            f"{self.prefill_ms_per_token:g} ms + {steps:.1f} steps x {step_ms:.1f} ms "
             f"(KV holds {batch} sequences of {prompt_tokens + output_tokens:,.0f} tokens)"
         )
         return rate, how
@@ -139,9 +144,11 @@ class WorkloadSpec:
     context_tokens: tuple[int, int] = (5_000, 7_000)
     question_tokens: tuple[int, int] = (50, 200)
     output_tokens: tuple[int, int] = (50, 300)
+    header_tokens: int = 64
+    """Length of the control's unique first block (one KV block of the model)."""
 
     def mean_prompt_tokens(self) -> float:
-        header = 0 if self.shared else _HEADER_TOKENS
+        header = 0 if self.shared else self.header_tokens
         return sum(self.context_tokens) / 2 + sum(self.question_tokens) / 2 + header
 
     def mean_output_tokens(self) -> float:
@@ -179,7 +186,6 @@ _VOWELS = "aeiou"
 _SHORT = tuple(c + v for c in _CONSONANTS for v in _VOWELS)
 _LONG = tuple(c + v + d + w for c in _CONSONANTS for v in _VOWELS for d in "lmnrst" for w in _VOWELS)
 _VOCABULARY: tuple[str, ...] = _SHORT * (len(_LONG) // len(_SHORT)) + _LONG
-_HEADER_TOKENS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +237,8 @@ class Workload:
     """The requests of one (workload, seed): contents fixed, arrival times scaled per rate."""
 
     def __init__(self, spec: WorkloadSpec, model: EngineModel, seed: int, count: int) -> None:
+        if not spec.shared and spec.header_tokens != model.block_tokens:
+            raise ValueError("the control's unique header must be exactly one KV block")
         self.spec = spec
         self.block = model.block_tokens
         self.tenants = _tenants(spec.tenants, *spec.context_tokens, model.block_tokens)
@@ -242,7 +250,7 @@ class Workload:
             clock += rng.expovariate(1.0)
             tenant = min(bisect(cumulative, rng.random() * cumulative[-1]), spec.tenants - 1)
             question = tuple(rng.choices(_VOCABULARY, k=rng.randint(*spec.question_tokens)))
-            header = 0 if spec.shared else _HEADER_TOKENS
+            header = 0 if spec.shared else spec.header_tokens
             prompt_tokens = header + len(self.tenants[tenant].words) + len(question)
             self.requests.append(
                 Request(index, tenant, clock, question, rng.randint(*spec.output_tokens), prompt_tokens)
@@ -253,7 +261,7 @@ class Workload:
         """The control's unique first block: an id, then filler (exactly one token block)."""
         digits = f"{self.seed}x{request.index:07d}"
         ident = tuple(digits[i : i + 4] for i in range(0, len(digits), 4))
-        filler = ("ask",) * (_HEADER_TOKENS - 1 - len(ident))
+        filler = ("ask",) * (self.spec.header_tokens - 1 - len(ident))
         return ("req", *ident, *filler)
 
     def prompt(self, request: Request) -> str:
@@ -288,6 +296,17 @@ class Workload:
 # --- replicas --------------------------------------------------------------------------------------
 
 
+class _Block:
+    """A KV block in a replica's cache."""
+
+    __slots__ = ("owner", "refs")
+
+    def __init__(self, owner: _Running) -> None:
+        self.refs = 1
+        self.owner: _Running | None = owner
+        """The request computing it; None once computed."""
+
+
 @dataclass(slots=True, eq=False)
 class _Running:
     request: Request
@@ -317,8 +336,7 @@ class Replica:
         """Decode steps done so far (fractional): a sequence ends when this reaches its mark."""
         self.updated = 0.0
         self.version = 0
-        self.blocks: dict[int, list[_Running | int | None]] = {}
-        """Key -> [references, the request computing it (None once computed)]."""
+        self.blocks: dict[int, _Block] = {}
         self.evictable: OrderedDict[int, None] = OrderedDict()
         self.reserved = 0
         self._chunk = float(model.chunk_tokens)
@@ -388,10 +406,8 @@ class Replica:
         need = running.output_blocks
         for key in running.keys:
             entry = blocks.get(key)
-            if entry is None:
-                need += 1
-            elif entry[0] == 0:
-                need += 1  # pinning an evictable block takes it from what can be evicted
+            if entry is None or entry.refs == 0:
+                need += 1  # a new block, or an evictable one that pinning takes from what can be evicted
         return need <= free
 
     def _allocate(self, running: _Running) -> bool:
@@ -405,16 +421,16 @@ class Replica:
         for key in running.keys:
             entry = blocks.get(key)
             if entry is None:
-                blocks[key] = [1, running]
+                blocks[key] = _Block(running)
                 prefix = False
                 continue
-            if entry[0] == 0:
+            if entry.refs == 0:
                 del evictable[key]
-            entry[0] += 1  # type: ignore[operator]
+            entry.refs += 1
             if prefix:
-                owner = entry[1]
-                if owner is None or owner.computed:  # type: ignore[union-attr]
-                    entry[1] = None
+                owner = entry.owner
+                if owner is None or owner.computed:
+                    entry.owner = None
                     hit += 1
                 else:
                     prefix = False
@@ -431,7 +447,8 @@ class Replica:
         request = running.request
         request.first_token = now
         running.computed = True
-        self.sim.load.observe_ttft(self.deployment.id, now - request.arrival)
+        if self.sim.ttft_at_first_token:
+            self.sim.load.observe_ttft(self.deployment.id, now - request.arrival)
         if request.output_tokens <= 1:
             self._finish(running, now)
         else:
@@ -439,15 +456,20 @@ class Replica:
             heapq.heappush(self.decoding, (mark, request.index, running))
 
     def _finish(self, running: _Running, now: float) -> None:
-        running.request.finish = now
-        self.sim.load.finish(self.deployment.id)
+        request = running.request
+        request.finish = now
+        load = self.sim.load
+        load.finish(self.deployment.id)
+        if not self.sim.ttft_at_first_token:
+            # As the gateway settles a stream: at its end, with the time its first token took.
+            load.observe_ttft(self.deployment.id, request.first_token - request.arrival)
         blocks = self.blocks
         evictable = self.evictable
         # Freed tail first, so the tail of a prompt is evicted before its (more shareable) head.
         for key in reversed(running.keys):
             entry = blocks[key]
-            entry[0] -= 1  # type: ignore[operator]
-            if entry[0] == 0:
+            entry.refs -= 1
+            if entry.refs == 0:
                 evictable[key] = None
         self.reserved -= running.output_blocks
         running.keys = []
@@ -471,11 +493,14 @@ def make_balancer(name: str, load: LoadTracker, seed: int) -> Balancer:
         return SessionAffinity(LeastOutstanding(load, rng))
     if name == "prefix":
         return PrefixAffinity(load)
+    if name == PREFIX_ABS32:
+        return PrefixAffinity(load, balance_abs=32)
     raise ValueError(f"unknown balancer {name!r}")
 
 
 class _Simulation:
-    def __init__(self, model: EngineModel) -> None:
+    def __init__(self, model: EngineModel, ttft_at_first_token: bool = False) -> None:
+        self.ttft_at_first_token = ttft_at_first_token
         self.now = 0.0
         self.load = LoadTracker(clock=self.clock)
         self.replicas = [Replica(i, model, self) for i in range(model.replicas)]
@@ -554,9 +579,15 @@ def simulate(
     seed: int,
     slo: Slo,
     warmup: float = 0.2,
+    ttft_at_first_token: bool = False,
 ) -> RunStats:
-    """Run the workload at ``rate`` requests/s through a fresh fleet and a fresh balancer."""
-    sim = _Simulation(model)
+    """Run the workload at ``rate`` requests/s through a fresh fleet and a fresh balancer.
+
+    The load tracker hears of a request's time to first token when the request ends, as the gateway
+    reports it (``routing/attempt.py`` settles a stream at its end); ``ttft_at_first_token`` reports
+    it at the first token instead.
+    """
+    sim = _Simulation(model, ttft_at_first_token)
     balancer = make_balancer(balancer_name, sim.load, seed)
     sim.run(workload, rate, balancer)
     measured = workload.requests[int(len(workload.requests) * warmup) :]

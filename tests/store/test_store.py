@@ -14,6 +14,8 @@ from interlock.store.urls import parse_database_url
 
 def test_public_api_is_pinned() -> None:
     assert sorted(interlock.store.__all__) == [
+        "AuditEntry",
+        "AuditRepository",
         "KEY_PREFIX",
         "KeyRecord",
         "KeyRepository",
@@ -21,10 +23,16 @@ def test_public_api_is_pinned() -> None:
         "RequestLogWriter",
         "RequestRecord",
         "RequestSink",
+        "SpendLine",
+        "SpendRepository",
+        "SpendSummary",
         "StatusClass",
         "Store",
         "StoreError",
         "StoreUnavailable",
+        "TrafficBucket",
+        "TrafficRepository",
+        "TrafficSeries",
         "WriterStats",
         "hash_key",
     ]

@@ -7,8 +7,10 @@ import typer
 from interlock.cli.chaos import register as register_chaos
 from interlock.cli.keys import register as register_keys
 from interlock.cli.logs import register as register_logs
+from interlock.cli.report import register as register_report
 from interlock.cli.sim import register as register_sim
 from interlock.cli.status import register as register_status
+from interlock.cli.top import register as register_top
 from interlock.cli.up import register as register_up
 
 __all__ = ["app", "main"]
@@ -19,7 +21,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-for register in (register_up, register_status, register_logs, register_keys, register_sim, register_chaos):
+for register in (
+    register_up,
+    register_status,
+    register_top,
+    register_logs,
+    register_report,
+    register_keys,
+    register_sim,
+    register_chaos,
+):
     register(app)
 
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from interlock.config.demo import DEMO_DIR, demo_settings, ensure_master_key
 from interlock.config.loader import CONFIG_ENV, ConfigError, export_to_workers, load_settings
 from interlock.config.schema import Settings
+from interlock.server.app import create_app, tune_gc
 from interlock.sim import SimConfig, SimProcess
 
 __all__ = ["register"]
@@ -50,6 +51,7 @@ def up(
         port = port if port is not None else server.port
         workers = workers or server.workers
         _announce(host, port, key, settings, demo=config is None)
+        tune_gc()
         if workers > 1:
             export_to_workers(config_path=path.resolve())
             uvicorn.run(
@@ -61,8 +63,6 @@ def up(
                 **_SERVER_OPTIONS,
             )
         else:
-            from interlock.server.app import create_app
-
             uvicorn.run(create_app(settings), host=host, port=port, **_SERVER_OPTIONS)
 
 

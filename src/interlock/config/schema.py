@@ -15,6 +15,7 @@ __all__ = [
     "ProviderSpec",
     "ServerSpec",
     "Settings",
+    "TelemetrySpec",
 ]
 
 
@@ -89,7 +90,7 @@ class RoutingSpec(_Strict):
     """For ``cost``: deployments slower than this (peak-EWMA time to first token) are not chosen."""
     prefix_block_chars: int = Field(64, ge=8)
     prefix_match_threshold: float = Field(0.3, ge=0, le=1)
-    prefix_balance_abs: int = Field(8, ge=0)
+    prefix_balance_abs: int = Field(32, ge=0)
     prefix_balance_rel: float = Field(1.5, ge=1)
 
 
@@ -198,6 +199,60 @@ class LoggingSpec(_Strict):
     """Keep request and response bodies in the log (secrets redacted, long strings cut)."""
 
 
+class WebhookSpec(_Strict):
+    """Where alerts are POSTed (JSON; Slack-compatible ``text`` included)."""
+
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+class AlertsSpec(_Strict):
+    """Alerts on SLO burn, fallback-rate and error-rate spikes, evaluated every ``interval_s``."""
+
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
+    interval_s: float = Field(30, gt=0)
+    cooldown_s: float = Field(900, ge=0)
+    """A firing alert is repeated at most this often (per alert and model)."""
+    min_requests: int = Field(20, ge=1)
+    """Windows with fewer requests than this never fire."""
+    slo_burn_rate: float | None = Field(14.4, gt=0)
+    """Fire when the error budget burns this many times too fast over both the short (5 min) and
+    the long window; None turns the rule off."""
+    slo_long_window_s: float = Field(3600, gt=300)
+    error_rate: float | None = Field(0.05, gt=0, le=1)
+    """Fire when this share of requests failed with a 5xx over ``window_s``; None turns it off."""
+    fallback_rate: float | None = Field(0.2, gt=0, le=1)
+    """Fire when this share of requests needed more than one attempt over ``window_s``."""
+    window_s: float = Field(300, gt=0)
+    timeout_s: float = Field(5, gt=0)
+
+
+class TelemetrySpec(_Strict):
+    """Traces (OpenTelemetry over OTLP/HTTP) and alerts."""
+
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP traces endpoint (``http://collector:4318`` or ``…/v1/traces``); unset: no tracing."""
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    service_name: str = Field("interlock", min_length=1)
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+    """Share of new traces recorded; a client's ``traceparent`` sampling decision is followed."""
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
 class Settings(_Strict):
     """The whole configuration, parsed once at start-up."""
 
@@ -205,6 +260,7 @@ class Settings(_Strict):
     store: str = "sqlite:///.interlock/interlock.db"
     server: ServerSpec = Field(default_factory=ServerSpec)
     logging: LoggingSpec = Field(default_factory=LoggingSpec)
+    telemetry: TelemetrySpec = Field(default_factory=TelemetrySpec)
     providers: dict[str, ProviderSpec] = Field(default_factory=dict)
     pools: dict[str, PoolSpec] = Field(default_factory=dict)
     models: dict[str, ModelSpec] = Field(default_factory=dict)

@@ -62,17 +62,19 @@ class AnthropicProvider:
             request["stream"] = True
         return orjson.dumps(request)
 
-    async def chat(self, body: dict[str, Any]) -> UpstreamReply:
+    async def chat(self, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> UpstreamReply:
         payload = self._request(body, stream=False)
-        parsed, _ = await self._http.request_json("POST", "/v1/messages", payload)
+        parsed, _ = await self._http.request_json("POST", "/v1/messages", payload, headers)
         if not isinstance(parsed, dict):
             raise UpstreamBadResponse(f"upstream '{self.name}' answered with something other than a message")
         return UpstreamReply(anthropic_response_to_openai(parsed))
 
-    async def chat_stream(self, body: dict[str, Any]) -> AsyncIterator[Chunk]:
+    async def chat_stream(
+        self, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[Chunk]:
         payload = self._request(body, stream=True)
         translator = AnthropicStreamTranslator(self.name)
-        async with self._http.stream("/v1/messages", payload) as resp:
+        async with self._http.stream("/v1/messages", payload, headers) as resp:
             async for event in iter_sse(self.name, resp):
                 for chunk in translator.feed(event.event, self._parse_event(event.data)):
                     yield chunk
@@ -89,7 +91,9 @@ class AnthropicProvider:
             raise UpstreamBadResponse(f"upstream '{self.name}' sent an invalid stream event")
         return parsed
 
-    async def embeddings(self, body: dict[str, Any]) -> UpstreamReply:
+    async def embeddings(
+        self, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> UpstreamReply:
         raise InvalidRequest("embeddings are not available from Anthropic deployments")
 
     async def list_models(self) -> list[str]:

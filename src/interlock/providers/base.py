@@ -7,7 +7,7 @@ translates both ways at its boundary, and converts every foreign error into an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,16 +31,21 @@ class Provider(Protocol):
     ``body`` is the caller's OpenAI-shaped request with ``model`` already set to the upstream name.
     Stream iterators yield OpenAI ``chat.completion.chunk`` dicts, the last one carrying ``usage``
     when the upstream reports it; they raise a ``GatewayError`` if the upstream fails or the stream
-    ends early, and release the upstream connection when closed or cancelled.
+    ends early, and release the upstream connection when closed or cancelled. ``headers`` are added
+    to that one upstream request (the trace context: ``traceparent``, ``tracestate``).
     """
 
     name: str
 
-    async def chat(self, body: dict[str, Any]) -> UpstreamReply: ...
+    async def chat(self, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> UpstreamReply: ...
 
-    def chat_stream(self, body: dict[str, Any]) -> AsyncIterator[Chunk]: ...
+    def chat_stream(
+        self, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[Chunk]: ...
 
-    async def embeddings(self, body: dict[str, Any]) -> UpstreamReply: ...
+    async def embeddings(
+        self, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> UpstreamReply: ...
 
     async def list_models(self) -> list[str]: ...
 

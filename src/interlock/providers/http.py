@@ -71,11 +71,17 @@ class HttpClient:
             )
         return self._session
 
-    async def request_json(self, method: str, path: str, body: bytes | None = None) -> tuple[Any, bytes]:
-        """Send a request and return the parsed JSON body and its raw bytes, or raise."""
+    async def request_json(
+        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[Any, bytes]:
+        """Send a request and return the parsed JSON body and its raw bytes, or raise. ``headers`` are
+        added to this request only (a ``traceparent``, for instance)."""
+        sent = _JSON_HEADERS if body else None
+        if headers:
+            sent = {**sent, **headers} if sent else dict(headers)
         try:
             async with self._get_session().request(
-                method, self.base_url + path, data=body, headers=_JSON_HEADERS if body else None
+                method, self.base_url + path, data=body, headers=sent
             ) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
@@ -95,10 +101,13 @@ class HttpClient:
             raise UpstreamBadResponse(f"upstream '{self.provider}' answered with invalid JSON") from exc
 
     @asynccontextmanager
-    async def stream(self, path: str, body: bytes) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def stream(
+        self, path: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST and yield the open response once its status says a stream follows."""
+        sent = {**_SSE_HEADERS, **headers} if headers else _SSE_HEADERS
         try:
-            resp = await self._get_session().post(self.base_url + path, data=body, headers=_SSE_HEADERS)
+            resp = await self._get_session().post(self.base_url + path, data=body, headers=sent)
         except BaseException as exc:
             raise _convert(self.provider, exc) from exc
         try:

@@ -37,19 +37,21 @@ class OpenAIProvider:
             all_headers["Authorization"] = f"Bearer {api_key}"
         self._http = HttpClient(name, base_url, all_headers, timeouts or Timeouts())
 
-    async def chat(self, body: dict[str, Any]) -> UpstreamReply:
-        parsed, raw = await self._http.request_json("POST", "/chat/completions", orjson.dumps(body))
+    async def chat(self, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> UpstreamReply:
+        parsed, raw = await self._http.request_json("POST", "/chat/completions", orjson.dumps(body), headers)
         if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
             raise UpstreamBadResponse(f"upstream '{self.name}' answered without choices")
         return UpstreamReply(parsed, raw)
 
-    async def chat_stream(self, body: dict[str, Any]) -> AsyncIterator[Chunk]:
+    async def chat_stream(
+        self, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[Chunk]:
         body = dict(body, stream=True)
         options = body.get("stream_options")
         body["stream_options"] = (
             dict(options, include_usage=True) if isinstance(options, dict) else {"include_usage": True}
         )
-        async with self._http.stream("/chat/completions", orjson.dumps(body)) as resp:
+        async with self._http.stream("/chat/completions", orjson.dumps(body), headers) as resp:
             async for event in iter_sse(self.name, resp):
                 if event.data == "[DONE]":
                     return
@@ -70,8 +72,10 @@ class OpenAIProvider:
             raise UpstreamStreamBroken(f"upstream '{self.name}' failed mid-stream: {str(message)[:300]}")
         return chunk
 
-    async def embeddings(self, body: dict[str, Any]) -> UpstreamReply:
-        parsed, raw = await self._http.request_json("POST", "/embeddings", orjson.dumps(body))
+    async def embeddings(
+        self, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> UpstreamReply:
+        parsed, raw = await self._http.request_json("POST", "/embeddings", orjson.dumps(body), headers)
         if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), list):
             raise UpstreamBadResponse(f"upstream '{self.name}' answered embeddings without data")
         return UpstreamReply(parsed, raw)

@@ -12,12 +12,19 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from interlock.errors import GatewayError, RateLimited, UpstreamStreamBroken, UpstreamTimeout
+from interlock.errors import (
+    GatewayError,
+    RateLimited,
+    UpstreamConnectError,
+    UpstreamStreamBroken,
+    UpstreamTimeout,
+)
 from interlock.gateway.context import Attempt, Chunk, Reply, RequestContext
 from interlock.providers.base import Provider
 from interlock.routing.retry import classify
 from interlock.routing.snapshot import Deployment, ModelRoute
 from interlock.routing.state import RoutingState
+from interlock.telemetry.tracing import NO_TRACER, AttemptSpan, Tracer
 
 __all__ = ["run_attempt"]
 
@@ -34,10 +41,15 @@ class _Settlement:
         self._deployment = deployment.id
         self.done = False
 
-    def success(self, ttft_s: float) -> None:
+    def first_token(self, ttft_s: float) -> None:
+        """A stream's first chunk is in: balancers learn its TTFT now, not when it ends."""
+        self._load.observe_ttft(self._deployment, ttft_s)
+
+    def success(self, ttft_s: float, observed: bool = False) -> None:
         if not self._finish():
             return
-        self._load.observe_ttft(self._deployment, ttft_s)
+        if not observed:
+            self._load.observe_ttft(self._deployment, ttft_s)
         self._limiter.release(ttft_s)
         self._breaker.record(True, ttft_s)
 
@@ -48,6 +60,8 @@ class _Settlement:
             self._load.observe_failure(self._deployment, err.retry_after)
             self._limiter.release(overloaded=err.status in (429, 503))
             self._breaker.record(False)
+            if isinstance(err, UpstreamConnectError):
+                self._breaker.trip()  # connection refused: no need to wait for more evidence
         else:  # the upstream answered; the request was at fault
             self._limiter.release()
             self._breaker.record(True)
@@ -67,10 +81,16 @@ class _Settlement:
 
 
 async def run_attempt(
-    ctx: RequestContext, model: ModelRoute, deployment: Deployment, provider: Provider, state: RoutingState
+    ctx: RequestContext,
+    model: ModelRoute,
+    deployment: Deployment,
+    provider: Provider,
+    state: RoutingState,
+    tracer: Tracer = NO_TRACER,
 ) -> Reply:
     """Call ``deployment`` once; raise its error, or return its reply (a stream's first chunk is in)."""
     started = time.perf_counter()
+    span = tracer.attempt(ctx, deployment)
     ctx.begin_wait()
     try:
         try:
@@ -78,19 +98,22 @@ async def run_attempt(
         except RateLimited as err:
             state.breaker(model, deployment).release()
             _record(ctx, deployment, err.kind, started)
+            span.end(err.kind, err)
             raise
         state.load.start(deployment.id)
         settle = _Settlement(state, model, deployment)
         called = time.perf_counter()
         try:
-            reply = await _call(ctx, model, deployment, provider)
+            reply = await _call(ctx, model, deployment, provider, span)
         except GatewayError as err:
             settle.failure(err)
             _record(ctx, deployment, err.kind, started)
+            span.end(err.kind, err)
             raise
         except BaseException:
             settle.abandon()
             _record(ctx, deployment, "cancelled", started)
+            span.end("cancelled")
             raise
     finally:
         ctx.end_wait()
@@ -98,20 +121,27 @@ async def run_attempt(
     reply.deployment = deployment
     if reply.stream is None:
         settle.success(ttft)
+        span.end("ok")
     else:
-        reply.stream = _settle_at_end(reply.stream, settle, ttft)
+        settle.first_token(ttft)
+        reply.stream = _settle_at_end(ctx, reply.stream, settle, ttft, span)
     _record(ctx, deployment, "ok", started)
     return reply
 
 
-async def _call(ctx: RequestContext, model: ModelRoute, deployment: Deployment, provider: Provider) -> Reply:
+async def _call(
+    ctx: RequestContext, model: ModelRoute, deployment: Deployment, provider: Provider, span: AttemptSpan
+) -> Reply:
     body = dict(ctx.body)
     body["model"] = deployment.upstream_model
+    headers = span.headers
     if not ctx.stream:
-        upstream = await (provider.embeddings(body) if ctx.operation == "embeddings" else provider.chat(body))
+        call = provider.embeddings if ctx.operation == "embeddings" else provider.chat
+        upstream = await call(body, headers)
+        span.answered(upstream.body)
         return Reply(body=upstream.body, raw=upstream.raw)
     first_token_s = model.spec.timeouts.first_token_s
-    chunks = provider.chat_stream(body)
+    chunks = provider.chat_stream(body, headers)
     try:
         async with asyncio.timeout(first_token_s):
             first = await anext(chunks)
@@ -127,11 +157,12 @@ async def _call(ctx: RequestContext, model: ModelRoute, deployment: Deployment, 
     except BaseException:
         await _aclose(chunks)
         raise
+    span.answered(first)
     return Reply(stream=_prepend(first, chunks))
 
 
 async def _settle_at_end(
-    chunks: AsyncIterator[Chunk], settle: _Settlement, ttft: float
+    ctx: RequestContext, chunks: AsyncIterator[Chunk], settle: _Settlement, ttft: float, span: AttemptSpan
 ) -> AsyncIterator[Chunk]:
     completed = False
     try:
@@ -140,13 +171,16 @@ async def _settle_at_end(
         completed = True
     except GatewayError as err:
         settle.failure(err)
+        span.end(err.kind, err, ctx.usage)
         raise
     finally:
         # a stream that ran to its end succeeded; one closed early (the client left) says nothing
         if completed:
-            settle.success(ttft)
+            settle.success(ttft, observed=True)
+            span.end("ok", None, ctx.usage)
         else:
             settle.abandon()
+            span.end("abandoned", None, ctx.usage)
         await _aclose(chunks)
 
 

@@ -142,6 +142,11 @@ class Breaker:
         if self.state is BreakerState.CLOSED and self._should_open():
             self._open()
 
+    def trip(self) -> None:
+        """Open now: the failure was conclusive (nothing listens at the deployment's address)."""
+        if self.state is not BreakerState.OPEN:
+            self._open()
+
     def release(self) -> None:
         """A call let through ended without an outcome that says anything (e.g. the client left)."""
         if self.state is BreakerState.HALF_OPEN:

@@ -98,7 +98,9 @@ class ConcurrencyLimiter:
             ttft_s <= self._best_ttft or now - self._best_at > policy.baseline_window_s
         ):
             self._best_ttft, self._best_at = ttft_s, now
-        slow = ttft_s is not None and ttft_s > self._best_ttft * policy.tolerance
+        # relative to the best recent TTFT, with an absolute floor: against an upstream that answers
+        # in 0.3 ms, a millisecond of scheduling jitter is not overload
+        slow = ttft_s is not None and ttft_s > max(self._best_ttft * policy.tolerance, self._best_ttft + 0.05)
         if overloaded or slow:
             # at most one decrease per baseline latency, so one burst does not collapse the limit
             if now - self._last_decrease >= max(self._best_ttft, 0.05):

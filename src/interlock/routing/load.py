@@ -31,9 +31,17 @@ class DeploymentLoad:
     failures: int = 0
     ttft_samples: list[float] = field(default_factory=list)
 
-    def cost(self, default_ttft_s: float) -> float:
-        """Peak-EWMA cost: expected wait for a new request (latency × queue position)."""
-        latency = self.ewma_ttft_s if self.samples else default_ttft_s
+    def cost(self, now: float, decay_s: float) -> float:
+        """Peak-EWMA cost: expected wait for a new request (latency × queue position).
+
+        The average decays towards zero while no sample arrives, as Finagle's and Linkerd's do:
+        a deployment that failed (or was slow) once and then got no traffic earns a try again
+        instead of being avoided forever. An unmeasured deployment costs nothing, so a new or
+        restarted replica is tried at once.
+        """
+        if not self.samples:
+            return 0.0
+        latency = self.ewma_ttft_s * math.exp(-max(0.0, now - self.last_sample_at) / decay_s)
         return latency * (self.in_flight + 1)
 
 
@@ -43,16 +51,14 @@ class LoadTracker:
     def __init__(
         self,
         *,
-        decay_s: float = 10.0,
-        failure_penalty_s: float = 5.0,
-        default_ttft_s: float = 0.2,
+        decay_s: float = 5.0,
+        failure_penalty_s: float = 1.0,
         keep_samples: int = 200,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._loads: dict[str, DeploymentLoad] = {}
         self._decay_s = decay_s
         self._penalty_s = failure_penalty_s
-        self.default_ttft_s = default_ttft_s
         self._keep = keep_samples
         self.clock = clock
 
@@ -63,7 +69,7 @@ class LoadTracker:
         return load
 
     def cost(self, deployment_id: str) -> float:
-        return self.get(deployment_id).cost(self.default_ttft_s)
+        return self.get(deployment_id).cost(self.clock(), self._decay_s)
 
     def blocked(self, deployment_id: str) -> bool:
         """Inside a ``Retry-After`` period."""

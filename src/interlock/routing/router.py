@@ -36,6 +36,7 @@ from interlock.routing.hedge import hedged
 from interlock.routing.retry import RetryPolicy, backoff_delay, classify
 from interlock.routing.snapshot import Deployment, ModelRoute, RoutingSnapshot, SnapshotRef
 from interlock.routing.state import RoutingState
+from interlock.telemetry.tracing import NO_TRACER, Tracer
 
 __all__ = ["Router", "estimate_tokens"]
 
@@ -54,12 +55,15 @@ class Router:
         snapshot: SnapshotRef,
         providers: Mapping[str, Provider],
         state: RoutingState,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self._snapshot = snapshot
         self._providers = providers
         self.state = state
+        self._tracer = tracer
 
     async def route(self, ctx: RequestContext) -> Reply:
+        self._tracer.start_request(ctx)
         snapshot = self._snapshot.current
         route = snapshot.models.get(ctx.model)
         if route is None:
@@ -169,7 +173,8 @@ class Router:
     def _attempt(
         self, ctx: RequestContext, model: ModelRoute, deployment: Deployment
     ) -> Coroutine[Any, Any, Reply]:
-        return run_attempt(ctx, model, deployment, self._providers[deployment.provider], self.state)
+        provider = self._providers[deployment.provider]
+        return run_attempt(ctx, model, deployment, provider, self.state, self._tracer)
 
     def _hedge_delay(self, model: ModelRoute, deployment: Deployment) -> float | None:
         if len(model.deployments) < 2:
@@ -183,13 +188,13 @@ class Router:
         self, ctx: RequestContext, model: ModelRoute, hints: RouteHints, tried: set[str]
     ) -> Deployment | None:
         state = self.state
+        constrained = ctx.required_pool is not None or bool(ctx.required_labels)
+        excluded = (tried, state.disabled, state.unhealthy)
         candidates = [
             d
             for d in model.deployments
-            if d.id not in tried
-            and d.id not in state.disabled
-            and d.id not in state.unhealthy
-            and _matches(d, ctx)
+            if not any(d.id in ids for ids in excluded if ids)
+            and (not constrained or _matches(d, ctx))
             and state.breaker(model, d).available()
         ]
         while candidates:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,10 +25,12 @@ from interlock.gateway.context import Principal
 from interlock.routing.status import deployment_status
 from interlock.server.errors import error_body, error_headers
 from interlock.server.runtime import Runtime
-from interlock.store import KeyRecord, StoreUnavailable, hash_key
+from interlock.store import KeyRecord, StoreError, StoreUnavailable, hash_key
 from interlock.telemetry.request_log import record_view, request_filters
 
 __all__ = ["create_admin_app"]
+
+log = logging.getLogger("interlock.admin")
 
 
 class KeyCreate(BaseModel):
@@ -96,6 +99,21 @@ def _known_deployment(runtime: Runtime, deployment_id: str) -> None:
     raise NotFound(f"No deployment '{deployment_id}'.")
 
 
+async def _audit(
+    runtime: Runtime, principal: Principal, action: str, target: str, was_disabled: bool
+) -> bool:
+    """Record an operator action; the change stands even when the store cannot take the entry."""
+    if runtime.store is None:
+        return False
+    detail = {"via": "api", "actor_name": principal.name, "was_disabled": was_disabled}
+    try:
+        await runtime.store.audit.record(action, target, actor_key_id=principal.key_id, detail=detail)
+    except StoreError:
+        log.exception("admin %s of %s applied but not audited", action, target)
+        return False
+    return True
+
+
 def create_admin_app(runtime: Runtime) -> FastAPI:
     """The admin sub-application, bound to one runtime."""
     app = FastAPI(title="Interlock admin API", version="1", docs_url="/docs", redoc_url=None)
@@ -139,17 +157,23 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
         return _json({"object": "list", "data": data})
 
     @app.post("/deployments/{deployment_id:path}/disable")
-    async def disable_deployment(deployment_id: str, _: Master) -> Response:
-        """Take a deployment out of rotation (requests in flight finish)."""
+    async def disable_deployment(deployment_id: str, principal: Master) -> Response:
+        """Take a deployment out of rotation (requests in flight finish). Audited; ``audited`` is
+        false when the change was applied but the audit log could not be written."""
         _known_deployment(runtime, deployment_id)
+        was_disabled = deployment_id in runtime.routing.disabled
         runtime.routing.disabled.add(deployment_id)
-        return _json({"id": deployment_id, "disabled": True})
+        audited = await _audit(runtime, principal, "disable", deployment_id, was_disabled)
+        return _json({"id": deployment_id, "disabled": True, "audited": audited})
 
     @app.post("/deployments/{deployment_id:path}/enable")
-    async def enable_deployment(deployment_id: str, _: Master) -> Response:
+    async def enable_deployment(deployment_id: str, principal: Master) -> Response:
+        """Bring a deployment back into rotation. Audited, as ``…/disable`` is."""
         _known_deployment(runtime, deployment_id)
+        was_disabled = deployment_id in runtime.routing.disabled
         runtime.routing.disabled.discard(deployment_id)
-        return _json({"id": deployment_id, "disabled": False})
+        audited = await _audit(runtime, principal, "enable", deployment_id, was_disabled)
+        return _json({"id": deployment_id, "disabled": False, "audited": audited})
 
     @app.get("/slo")
     async def slo(_: Master) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -29,6 +30,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+# unique per process (random prefix) and cheap per request (a counter, not a syscall)
+_ID_PREFIX = "req_" + secrets.token_hex(6) + "_"
+_ID_COUNTER = itertools.count(1)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -45,7 +49,7 @@ def request_id_for(scope: Scope) -> str:
     given = header(scope, b"x-request-id")
     if given and _REQUEST_ID.match(given):
         return given
-    return "req_" + secrets.token_hex(12)
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

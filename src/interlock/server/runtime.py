@@ -22,8 +22,10 @@ from interlock.routing.router import Router
 from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState
 from interlock.store import RequestLogWriter, RequestRecord, Store, StoreUnavailable, WriterStats
+from interlock.telemetry.alerts import AlertMonitor, telemetry_counts
 from interlock.telemetry.recorder import Telemetry
 from interlock.telemetry.retention import keep_retention, with_bodies
+from interlock.telemetry.tracing import NO_TRACER, Tracer
 
 __all__ = ["Runtime"]
 
@@ -41,15 +43,21 @@ class Runtime:
     store: Store | None = None
     writer: RequestLogWriter | None = None
     routing: RoutingState = field(default_factory=RoutingState)
+    tracer: Tracer = NO_TRACER
     router: Router = field(init=False)
     health: HealthChecker = field(init=False)
     telemetry: Telemetry = field(init=False)
+    alerts: AlertMonitor = field(init=False)
     _retention: asyncio.Task[None] | None = None
     chain: Next = field(init=False)
 
     def __post_init__(self) -> None:
-        self.router = Router(self.snapshot, self.providers, self.routing)
+        self.router = Router(self.snapshot, self.providers, self.routing, self.tracer)
         self.telemetry = Telemetry(self.snapshot, self.routing, self._writer_stats)
+        telemetry = self.telemetry
+        self.alerts = AlertMonitor(
+            self.settings.telemetry.alerts, lambda: telemetry_counts(telemetry), telemetry.metrics.registry
+        )
         intervals = {
             name: spec.health_check_interval_s
             for name, spec in self.settings.providers.items()
@@ -59,7 +67,7 @@ class Runtime:
         self.chain = build_chain([AccountStage(self._record), AuthStage(self.keys), RouteStage(self.router)])
 
     @classmethod
-    def build(cls, settings: Settings) -> Runtime:
+    def build(cls, settings: Settings, tracer: Tracer | None = None) -> Runtime:
         """Assemble the parts that need no I/O; :meth:`start` connects the rest."""
         master = settings.master_key.get_secret_value() if settings.master_key else None
         return cls(
@@ -67,10 +75,12 @@ class Runtime:
             snapshot=SnapshotRef(build_snapshot(settings)),
             providers=build_providers(settings.providers),
             keys=KeyCache(None, master),
+            tracer=tracer or Tracer.from_settings(settings),
         )
 
     def _record(self, ctx: RequestContext, record: RequestRecord) -> None:
         self.telemetry.observe(ctx, record)
+        self.tracer.finish_request(ctx, record)
         if self.writer is not None:
             if self.settings.logging.store_bodies:
                 record = with_bodies(record, ctx)
@@ -86,8 +96,12 @@ class Runtime:
         self.keys.attach(self.store.keys)
         await self.keys.start()
         self.health.start()
+        self.alerts.start()
         if settings.logging.request_log:
-            self.writer = RequestLogWriter(self.store.requests, capacity=settings.logging.buffer_size)
+            # small batches: each one's statement building runs on the event loop, so a big one is a stall
+            self.writer = RequestLogWriter(
+                self.store.requests, capacity=settings.logging.buffer_size, batch_size=64
+            )
             await self.writer.start()
             self._retention = asyncio.create_task(
                 keep_retention(self.store.requests, settings.logging.retention_days),
@@ -107,6 +121,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
             self._retention = None
+        await self.alerts.stop()
         await self.health.stop()
         await self.keys.stop()
         if self.writer is not None:
@@ -114,6 +129,7 @@ class Runtime:
             self.writer = None
         for provider in self.providers.values():
             await provider.aclose()
+        await self.tracer.aclose()
         if self.store is not None:
             try:
                 await self.store.close()

@@ -17,24 +17,35 @@ never as driver exceptions, and never with a password in the message.
 
 from __future__ import annotations
 
+from interlock.store.audit import AuditEntry, AuditRepository
 from interlock.store.errors import StoreError, StoreUnavailable
 from interlock.store.keys import KEY_PREFIX, KeyRecord, KeyRepository, hash_key
 from interlock.store.requests import RequestLogRepository, RequestRecord, StatusClass
+from interlock.store.spend import SpendLine, SpendRepository, SpendSummary
 from interlock.store.store import Store
+from interlock.store.traffic import TrafficBucket, TrafficRepository, TrafficSeries
 from interlock.store.writer import RequestLogWriter, RequestSink, WriterStats
 
 __all__ = [
     "KEY_PREFIX",
+    "AuditEntry",
+    "AuditRepository",
     "KeyRecord",
     "KeyRepository",
     "RequestLogRepository",
     "RequestLogWriter",
     "RequestRecord",
     "RequestSink",
+    "SpendLine",
+    "SpendRepository",
+    "SpendSummary",
     "StatusClass",
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "TrafficBucket",
+    "TrafficRepository",
+    "TrafficSeries",
     "WriterStats",
     "hash_key",
 ]

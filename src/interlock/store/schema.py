@@ -37,6 +37,7 @@ __all__ = [
     "VERSION_TABLE",
     "UTCDateTime",
     "api_keys",
+    "audit_log",
     "json_type",
     "metadata",
     "request_log",
@@ -139,4 +140,16 @@ store_meta = Table(
     metadata,
     Column("name", String, primary_key=True),
     Column("value", BigInteger, nullable=False, server_default=text("0")),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor_key_id", String, nullable=True),
+    Column("action", String, nullable=False),
+    Column("target", String, nullable=False),
+    Column("detail", json_type(), nullable=False, server_default=text("'{}'")),
+    Index("ix_audit_log_target_at", "target", "at"),
 )

@@ -6,11 +6,14 @@ import asyncio
 
 from sqlalchemy import text
 
+from interlock.store.audit import AuditRepository
 from interlock.store.engine import Database, create_engine
 from interlock.store.errors import translate_error
 from interlock.store.keys import KeyRepository
 from interlock.store.migrate import upgrade_to_head
 from interlock.store.requests import RequestLogRepository
+from interlock.store.spend import SpendRepository
+from interlock.store.traffic import TrafficRepository
 from interlock.store.urls import Backend, parse_database_url
 
 __all__ = ["Store"]
@@ -19,12 +22,15 @@ __all__ = ["Store"]
 class Store:
     """The gateway's database. Make one with :meth:`open`; close it with :meth:`close`."""
 
-    __slots__ = ("_db", "_keys", "_requests")
+    __slots__ = ("_audit", "_db", "_keys", "_requests", "_spend", "_traffic")
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._keys = KeyRepository(db)
         self._requests = RequestLogRepository(db)
+        self._spend = SpendRepository(db)
+        self._traffic = TrafficRepository(db)
+        self._audit = AuditRepository(db)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True, connect_timeout: float = 10.0) -> Store:
@@ -60,6 +66,21 @@ class Store:
     def requests(self) -> RequestLogRepository:
         """The request log."""
         return self._requests
+
+    @property
+    def spend(self) -> SpendRepository:
+        """Spend sums over the request log, by key, model and team."""
+        return self._spend
+
+    @property
+    def traffic(self) -> TrafficRepository:
+        """Requests, errors, spend and latency over time, from the request log."""
+        return self._traffic
+
+    @property
+    def audit(self) -> AuditRepository:
+        """The audit log of operator actions."""
+        return self._audit
 
     @property
     def url_display(self) -> str:

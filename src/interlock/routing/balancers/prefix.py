@@ -39,7 +39,7 @@ class PrefixAffinity:
         block_chars: int = 64,
         capacity_blocks: int = 200_000,
         match_threshold: float = 0.3,
-        balance_abs: int = 8,
+        balance_abs: int = 32,
         balance_rel: float = 1.5,
     ) -> None:
         self._load = load
@@ -56,7 +56,7 @@ class PrefixAffinity:
         least = min(candidates, key=lambda d: (in_flight[d.id], len(self._tree(d.id))))
         chosen = least
         if blocks:
-            best, matched = self._longest_match(candidates, blocks)
+            best, matched = self._longest_match(candidates, blocks, in_flight)
             if (
                 best is not None
                 and matched / len(blocks) >= self._threshold
@@ -71,10 +71,11 @@ class PrefixAffinity:
         return load - lowest > self._abs and load > lowest * self._rel
 
     def _longest_match(
-        self, candidates: Sequence[Deployment], blocks: list[int]
+        self, candidates: Sequence[Deployment], blocks: list[int], in_flight: dict[str, int]
     ) -> tuple[Deployment | None, int]:
+        """The replica holding the longest prefix; among equals, the least loaded."""
         best: Deployment | None = None
-        best_len = 0
+        best_key = (0, 0)
         for deployment in candidates:
             tree = self._tree(deployment.id)
             length = 0
@@ -82,9 +83,10 @@ class PrefixAffinity:
                 if block not in tree:
                     break
                 length += 1
-            if length > best_len:
-                best, best_len = deployment, length
-        return best, best_len
+            key = (length, -in_flight[deployment.id])
+            if length and (best is None or key > best_key):
+                best, best_key = deployment, key
+        return best, best_key[0]
 
     def _tree(self, deployment_id: str) -> OrderedDict[int, None]:
         tree = self._trees.get(deployment_id)
