@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, StorageState, sync_playwright
 
 from interlock.sim import SimConfig, SimServerThread
 from tests.gateway_harness import MASTER_KEY, running_gateway
@@ -108,7 +107,7 @@ def screenshots() -> Path:
     return SCREENSHOTS
 
 
-def _signed_in_state(browser: Browser, fleet: Fleet, key: str) -> Any:
+def _signed_in_state(browser: Browser, fleet: Fleet, key: str) -> StorageState:
     context, page = new_page(browser)
     try:
         sign_in(page, fleet, key)
@@ -118,17 +117,17 @@ def _signed_in_state(browser: Browser, fleet: Fleet, key: str) -> Any:
 
 
 @pytest.fixture(scope="package")
-def master_state(browser: Browser, fleet: Fleet) -> Any:
+def master_state(browser: Browser, fleet: Fleet) -> StorageState:
     return _signed_in_state(browser, fleet, fleet.gateway.master_key)
 
 
 @pytest.fixture(scope="package")
-def tenant_state(browser: Browser, fleet: Fleet) -> Any:
+def tenant_state(browser: Browser, fleet: Fleet) -> StorageState:
     return _signed_in_state(browser, fleet, fleet.tenant_key)
 
 
 @pytest.fixture
-def master_page(browser: Browser, master_state: Any) -> Iterator[Page]:
+def master_page(browser: Browser, master_state: StorageState) -> Iterator[Page]:
     """A page in a new context signed in with the master key (nothing loaded yet)."""
     context, page = new_page(browser, master_state)
     yield page
@@ -136,7 +135,7 @@ def master_page(browser: Browser, master_state: Any) -> Iterator[Page]:
 
 
 @pytest.fixture
-def tenant_page(browser: Browser, tenant_state: Any) -> Iterator[Page]:
+def tenant_page(browser: Browser, tenant_state: StorageState) -> Iterator[Page]:
     """A page in a new context signed in with the virtual key ``analytics-service``."""
     context, page = new_page(browser, tenant_state)
     yield page

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, StorageState, ViewportSize, expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from interlock.sim import SimServerThread
@@ -30,7 +30,8 @@ __all__ = [
 ]
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWPORT = {"width": 1366, "height": 768}
+VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
+"""A common laptop screen: every page must read well at this size."""
 
 _PAINTED_PIXELS = """(el) => {
   const canvas = el.querySelector('canvas');
@@ -65,9 +66,9 @@ class Fleet:
         return writer is None or writer.stats.pending == 0
 
 
-def new_page(browser: Browser, state: Any = None) -> tuple[BrowserContext, Page]:
+def new_page(browser: Browser, state: StorageState | None = None) -> tuple[BrowserContext, Page]:
     """A fresh browser context (own cookies) at laptop size, optionally already signed in."""
-    context = browser.new_context(viewport=VIEWPORT, timezone_id="UTC", storage_state=state)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT, timezone_id="UTC", storage_state=state)
     return context, context.new_page()
 
 

@@ -105,6 +105,9 @@ def _announce(host: str, port: int, key: str | None, settings: Settings, *, demo
     url = f"http://{host}:{port}"
     console.print(f"[bold green]Interlock[/bold green] serving on [bold]{url}/v1[/bold]", highlight=False)
     console.print(f"  models: {', '.join(settings.models) or 'none configured'}", highlight=False)
+    console.print(
+        f"  dashboard: {url}/ui   metrics: {url}/metrics   admin API: {url}/admin/docs", highlight=False
+    )
     if demo:
         console.print("  demo fleet: simulated backends in pools cpu and gpu", highlight=False)
     if key:

@@ -23,6 +23,7 @@ from interlock.errors import (
 )
 from interlock.gateway.context import Principal
 from interlock.routing.status import deployment_status
+from interlock.server.admin_reports import register_report_routes
 from interlock.server.errors import error_body, error_headers
 from interlock.server.runtime import Runtime
 from interlock.store import KeyRecord, StoreError, StoreUnavailable, hash_key
@@ -226,4 +227,5 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
         err = GatewayError(str(exc.detail), status=exc.status_code)
         return _error(err)
 
+    register_report_routes(app, runtime, require_master)
     return app
