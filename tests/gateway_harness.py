@@ -97,3 +97,23 @@ def running_gateway(config_text: str) -> Iterator[Gateway]:
             yield gateway
         finally:
             gateway.close_clients()
+
+
+@contextmanager
+def slow_stream(gateway: Gateway, sim_url: str, max_tokens: int = 400) -> Iterator[Iterator[str]]:
+    """Open a stream that the simulator sends slowly (50 ms a chunk); yield its lines. Leaving the
+    ``with`` block disconnects the client mid-stream."""
+    httpx.post(sim_url + "/sim/faults", json={"slow_stream_ms": 50})
+    body = {
+        "model": "chat",
+        "messages": [{"role": "user", "content": "a long story"}],
+        "stream": True,
+        "max_tokens": max_tokens,
+    }
+    with httpx.stream(
+        "POST",
+        gateway.base_url + "/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {gateway.master_key}"},
+    ) as response:
+        yield response.iter_lines()

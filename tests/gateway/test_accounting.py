@@ -12,7 +12,7 @@ import pytest
 
 from interlock.sim import SimServerThread
 from interlock.store import RequestRecord, Store
-from tests.gateway_harness import Gateway
+from tests.gateway_harness import Gateway, slow_stream
 
 
 def records(gateway: Gateway, count: int, timeout_s: float = 10.0) -> list[RequestRecord]:
@@ -94,20 +94,8 @@ def test_errors_are_recorded_with_their_kind(gateway: Gateway, sim: SimServerThr
 
 
 def test_abandoned_stream_is_recorded_as_client_closed(gateway: Gateway, sim: SimServerThread) -> None:
-    httpx.post(sim.url + "/sim/faults", json={"slow_stream_ms": 50})
-    body = {
-        "model": "chat",
-        "messages": [{"role": "user", "content": "long"}],
-        "stream": True,
-        "max_tokens": 400,
-    }
-    with httpx.stream(
-        "POST",
-        gateway.base_url + "/chat/completions",
-        json=body,
-        headers={"Authorization": f"Bearer {gateway.master_key}"},
-    ) as response:
-        next(response.iter_lines())
+    with slow_stream(gateway, sim.url) as lines:
+        next(lines)
     (row,) = records(gateway, 1)
     assert row.status == 499 and row.stream
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from interlock.sim import SimServerThread
-from tests.gateway_harness import Gateway
+from tests.gateway_harness import Gateway, slow_stream
 
 
 def sim_stats(sim: SimServerThread) -> dict[str, Any]:
@@ -26,20 +26,7 @@ def wait_for(predicate: Any, timeout_s: float = 10.0) -> bool:
 
 
 def test_stream_disconnect_cancels_upstream(gateway: Gateway, sim: SimServerThread) -> None:
-    httpx.post(sim.url + "/sim/faults", json={"slow_stream_ms": 50})
-    body = {
-        "model": "chat",
-        "messages": [{"role": "user", "content": "long story"}],
-        "stream": True,
-        "max_tokens": 500,
-    }
-    with httpx.stream(
-        "POST",
-        gateway.base_url + "/chat/completions",
-        json=body,
-        headers={"Authorization": f"Bearer {gateway.master_key}"},
-    ) as response:
-        lines = response.iter_lines()
+    with slow_stream(gateway, sim.url, max_tokens=500) as lines:
         received = [next(lines) for _ in range(4)]
     assert any(line.startswith("data: ") for line in received)
     assert wait_for(lambda: sim_stats(sim)["cancelled"] >= 1), sim_stats(sim)
