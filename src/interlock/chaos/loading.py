@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from interlock.chaos.scenario import ACTION_KINDS, Scenario
+from interlock.config.yaml_paths import YamlPath, line_numbers, where
 
 __all__ = ["ScenarioError", "load_scenario", "parse_scenario", "resolve_scenario", "shipped_scenarios"]
 
@@ -40,35 +41,12 @@ def _message(err: Any) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
-def _loc(err: Any) -> tuple[str | int, ...]:
+def _loc(err: Any) -> YamlPath:
     """The error's path, without the union tag pydantic inserts after ``actions[i]``."""
     loc: list[str | int] = list(err["loc"])
     if len(loc) >= 3 and loc[0] == "actions" and loc[2] in ACTION_KINDS:
         del loc[2]
     return tuple(loc)
-
-
-def _where(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    probe = loc
-    while probe and probe not in lines:
-        probe = probe[:-1]
-    return f"{text} (line {lines[probe]})" if probe else text
-
-
-def _lines(node: yaml.Node | None, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], int]:
-    found: dict[tuple[str | int, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            found[(*path, str(key.value))] = key.start_mark.line + 1
-            found.update(_lines(value, (*path, str(key.value))))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            found[(*path, index)] = item.start_mark.line + 1
-            found.update(_lines(item, (*path, index)))
-    return found
 
 
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
@@ -80,7 +58,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(source, [f"not valid YAML: {exc}"]) from None
     if not isinstance(data, dict):
         raise ScenarioError(source, ["the top level must be a mapping (name, rps, phases, actions …)"])
-    lines = _lines(node)
+    lines = line_numbers(node)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -91,11 +69,11 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
             if not loc and err["type"] == "value_error":  # the cross-field checks, one per problem
                 problems.extend(_locate_each(message, lines))
                 continue
-            problems.append(f"{_where(loc, lines)}: {message}" if loc else message)
+            problems.append(f"{where(loc, lines)}: {message}" if loc else message)
         raise ScenarioError(source, problems) from None
 
 
-def _locate_each(message: str, lines: dict[tuple[str | int, ...], int]) -> list[str]:
+def _locate_each(message: str, lines: dict[YamlPath, int]) -> list[str]:
     """Cross-field problems come as lines of ``actions[i].key: text``: add each one's line."""
     located = []
     for problem in message.splitlines():
@@ -103,10 +81,10 @@ def _locate_each(message: str, lines: dict[tuple[str | int, ...], int]) -> list[
         if match is None:
             located.append(problem)
             continue
-        loc: tuple[str | int, ...] = ("actions", int(match.group(1)))
+        loc: YamlPath = ("actions", int(match.group(1)))
         if match.group(2):
             loc = (*loc, match.group(2))
-        located.append(_where(loc, lines) + match.group(3))
+        located.append(where(loc, lines) + match.group(3))
     return located
 
 

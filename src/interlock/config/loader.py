@@ -21,6 +21,7 @@ from interlock.config.schema import (
     ServerSpec,
     Settings,
 )
+from interlock.config.yaml_paths import YamlPath, line_numbers, where
 
 __all__ = [
     "CONFIG_ENV",
@@ -35,8 +36,6 @@ __all__ = [
 CONFIG_ENV = "INTERLOCK_CONFIG"
 MASTER_KEY_ENV = "INTERLOCK_MASTER_KEY"
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-Path_ = tuple[str | int, ...]
 
 
 class ConfigError(Exception):
@@ -89,7 +88,7 @@ def parse_settings(text: str, *, source: str = "<config>", env: Mapping[str, str
         data = yaml.safe_load(tokenized)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
-    lines = _line_numbers(node) if node is not None else {}
+    lines = line_numbers(node) if node is not None else {}
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -115,7 +114,9 @@ class _Env:
         self.pattern = re.compile("|".join(map(re.escape, tokens))) if tokens else None
 
 
-def _substitute(value: Any, path: Path_, env: _Env, problems: list[str], lines: dict[Path_, int]) -> Any:
+def _substitute(
+    value: Any, path: YamlPath, env: _Env, problems: list[str], lines: dict[YamlPath, int]
+) -> Any:
     if isinstance(value, dict):
         return {k: _substitute(v, (*path, str(k)), env, problems, lines) for k, v in value.items()}
     if isinstance(value, list):
@@ -131,14 +132,14 @@ def _substitute(value: Any, path: Path_, env: _Env, problems: list[str], lines: 
             return env.environ[name]
         if default is not None:
             return default
-        problems.append(f"{_where(path, lines)}: environment variable {name} is not set")
+        problems.append(f"{where(path, lines)}: environment variable {name} is not set")
         return ""
 
     return env.pattern.sub(replace, value)
 
 
-def _describe(err: Any, lines: dict[Path_, int]) -> str:
-    loc: Path_ = tuple(err["loc"])
+def _describe(err: Any, lines: dict[YamlPath, int]) -> str:
+    loc: YamlPath = tuple(err["loc"])
     message = str(err["msg"])
     if err["type"] == "extra_forbidden":
         message = "unknown key"
@@ -150,16 +151,16 @@ def _describe(err: Any, lines: dict[Path_, int]) -> str:
         message = message.removeprefix("Value error, ")
     if not loc:
         return message
-    return f"{_where(loc, lines)}: {message}"
+    return f"{where(loc, lines)}: {message}"
 
 
-def _placement_hint(loc: Path_) -> str:
+def _placement_hint(loc: YamlPath) -> str:
     key = str(loc[-1])
     places = [p for p in _KEY_PLACES.get(key, ()) if p != _template(loc[:-1])]
     return f" (it belongs under {' or '.join(places)})" if places else ""
 
 
-def _template(path: Path_) -> str:
+def _template(path: YamlPath) -> str:
     """``models.chat.deployments[0]`` → ``models.<name>.deployments[]``, to compare placements."""
     parts: list[str] = []
     for i, part in enumerate(path):
@@ -187,37 +188,10 @@ def _collect_places() -> dict[str, list[str]]:
         ("models.<name>.deployments[]", DeploymentSpec),
         ("models.<name>.deployments[].price", Price),
     ]
-    for where, model in sections:
+    for section, model in sections:
         for name in model.model_fields:
-            places.setdefault(name, []).append(where)
+            places.setdefault(name, []).append(section)
     return places
 
 
 _KEY_PLACES = _collect_places()
-
-
-def _where(path: Path_, lines: dict[Path_, int]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    line = None
-    probe = path
-    while probe and line is None:
-        line = lines.get(probe)
-        probe = probe[:-1]
-    return f"{text} (line {line})" if line is not None else text
-
-
-def _line_numbers(node: yaml.Node, path: Path_ = ()) -> dict[Path_, int]:
-    found: dict[Path_, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            sub = (*path, str(key_node.value))
-            found[sub] = key_node.start_mark.line + 1
-            found.update(_line_numbers(value_node, sub))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            sub = (*path, index)
-            found[sub] = item.start_mark.line + 1
-            found.update(_line_numbers(item, sub))
-    return found
