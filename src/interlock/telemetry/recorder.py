@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from interlock.gateway.context import RequestContext
-from interlock.gateway.stages.account import tpot_seconds
 from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState
 from interlock.store import RequestRecord, WriterStats
@@ -39,8 +38,10 @@ class Telemetry:
         return found
 
     def observe(self, ctx: RequestContext, record: RequestRecord) -> None:
-        ttft = (ctx.first_token_at - ctx.received_at) if ctx.first_token_at is not None else None
-        tpot = tpot_seconds(ctx)
+        # the record already holds the timings; read them rather than work them out again
+        ttft = record.ttft_ms / 1000.0 if record.ttft_ms is not None else None
+        tpot_ms = record.extra.get("tpot_ms")
+        tpot = tpot_ms / 1000.0 if isinstance(tpot_ms, int | float) else None
         self.metrics.observe(ctx, ttft, tpot, record.cost)
         if ctx.model in self._snapshot.current.models:
             e2e = record.latency_ms / 1000.0
