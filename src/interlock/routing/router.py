@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Coroutine, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from interlock.errors import (
     GatewayError,
@@ -31,7 +31,7 @@ from interlock.errors import (
 from interlock.gateway.context import Reply, RequestContext
 from interlock.providers.base import Provider
 from interlock.routing.attempt import run_attempt
-from interlock.routing.balancers import RouteHints
+from interlock.routing.balancers import RouteHints, prompt_text
 from interlock.routing.hedge import hedged
 from interlock.routing.retry import RetryPolicy, backoff_delay, classify
 from interlock.routing.snapshot import Deployment, ModelRoute, RoutingSnapshot, SnapshotRef
@@ -43,10 +43,9 @@ __all__ = ["Router", "estimate_tokens"]
 
 def estimate_tokens(ctx: RequestContext) -> int:
     """A cheap upper-leaning estimate of prompt + completion tokens (4 characters a token)."""
-    hints = RouteHints(body=ctx.body)
     body = ctx.body
     completion = body.get("max_completion_tokens") or body.get("max_tokens") or 0
-    return len(hints.prompt_text()) // 4 + (completion if isinstance(completion, int) else 0)
+    return len(prompt_text(body)) // 4 + (completion if isinstance(completion, int) else 0)
 
 
 class Router:
@@ -109,7 +108,7 @@ class Router:
                         break
                 repeat = any(d.id == deployment.id for d, _ in failures)
                 if failures and not budget.try_retry():
-                    return self._give_up(model, failures, "the retry budget is spent")
+                    self._give_up(model, failures, "the retry budget is spent")
                 if repeat:
                     await self._backoff(ctx, deployment, failures, policy)
                 try:
@@ -130,7 +129,7 @@ class Router:
                             raise
                         models.extendleft(snapshot.models[name] for name in reversed(extra))
                         break
-        return self._give_up(route, failures, None)
+        self._give_up(route, failures, None)
 
     def _initial_models(
         self, ctx: RequestContext, route: ModelRoute, snapshot: RoutingSnapshot
@@ -246,7 +245,8 @@ class Router:
     @staticmethod
     def _give_up(
         route: ModelRoute, failures: list[tuple[Deployment, GatewayError]], reason: str | None
-    ) -> Reply:
+    ) -> NoReturn:
+        """Raise the error that sums up every failed attempt."""
         if not failures:
             raise ServiceUnavailable(
                 f"No deployment of model '{route.name}' is available: every one is disabled or its "
