@@ -4,9 +4,10 @@
    httptools server in a subprocess on the other core): POST a ~1 KB JSON body and read a ~1 KB JSON
    reply over a keep-alive pool, and read an SSE stream of 50 events. Client CPU µs per request
    (getrusage of this process, all threads, so Rust runtimes' threads count) and requests/s at
-   concurrency 1 and 32. Candidates: aiohttp (current), httpx, and the Rust-backed pyreqwest and
-   rnet when they are installed; plus, as a floor, the raw asyncio + httptools protocol of
-   benchmarks/loadgen.py.
+   concurrency 1 and 32. Candidates: aiohttp (the first choice), httpx, the gateway's own
+   httptools-based client (src/interlock/providers/h1.py, the current choice), and the Rust-backed
+   pyreqwest and rnet when they are installed; plus, as a floor, the raw asyncio + httptools
+   protocol of benchmarks/loadgen.py.
 2. HTTP servers: uvicorn (uvloop + httptools) vs granian, each serving the same minimal ASGI app
    (and the same app behind a Starlette router), one worker pinned to one core, load from the other:
    requests/s, p50/p99 and server CPU µs per request at concurrency 32, p50 at concurrency 1.
@@ -268,6 +269,30 @@ class RnetClient:
         return counter.events
 
 
+class InterlockClient:
+    """The gateway's own client: src/interlock/providers/h1.py behind providers/http.py."""
+
+    name = "interlock h1"
+
+    def __init__(self, base_url: str) -> None:
+        self._base = base_url
+
+    async def start(self) -> None:
+        from interlock.providers.http import HttpClient, Timeouts
+
+        self._client = HttpClient("bench", self._base, {}, Timeouts())
+
+    async def chat(self) -> int:
+        _, raw = await self._client.request_json("POST", "/chat", CHAT_REQUEST)
+        return len(raw)
+
+    async def stream(self) -> int:
+        return sum([1 async for event in self._client.events("/stream", CHAT_REQUEST) if event.data])
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
 class RawClient:
     """Reference floor: the pre-built-request asyncio + httptools protocol of loadgen.py."""
 
@@ -310,7 +335,7 @@ def _check(status: int) -> None:
 
 def candidate_clients(port: int) -> list[UpstreamClient]:
     base = f"http://{HOST}:{port}"
-    clients: list[UpstreamClient] = [AiohttpClient(base), HttpxClient(base)]
+    clients: list[UpstreamClient] = [AiohttpClient(base), HttpxClient(base), InterlockClient(base)]
     if installed("pyreqwest"):
         clients.append(PyreqwestClient(base))
     if installed("rnet"):

@@ -24,7 +24,7 @@ from interlock.providers.anthropic_outbound_reply import (
     anthropic_response_to_openai,
 )
 from interlock.providers.base import UpstreamReply
-from interlock.providers.http import HttpClient, Timeouts, iter_sse
+from interlock.providers.http import HttpClient, Timeouts
 
 __all__ = ["AnthropicProvider"]
 
@@ -74,15 +74,18 @@ class AnthropicProvider:
     ) -> AsyncIterator[Chunk]:
         payload = self._request(body, stream=True)
         translator = AnthropicStreamTranslator(self.name)
-        async with self._http.stream("/v1/messages", payload, headers) as resp:
-            async for event in iter_sse(self.name, resp):
+        events = self._http.events("/v1/messages", payload, headers)
+        try:
+            async for event in events:
                 for chunk in translator.feed(event.event, self._parse_event(event.data)):
                     yield chunk
                 if translator.finished:
                     return
+        finally:
+            await events.aclose()
         raise UpstreamStreamBroken(f"upstream '{self.name}' ended the stream before message_stop")
 
-    def _parse_event(self, data: str) -> dict[str, Any]:
+    def _parse_event(self, data: bytes) -> dict[str, Any]:
         try:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError as exc:

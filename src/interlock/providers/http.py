@@ -3,13 +3,11 @@ server-sent events, and the one place where transport errors become ``GatewayErr
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import ssl
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
 from interlock.errors import (
@@ -22,10 +20,22 @@ from interlock.errors import (
     UpstreamStreamBroken,
     UpstreamTimeout,
 )
+from interlock.providers.h1 import (
+    ConnectionClosed,
+    ConnectTimeout,
+    Origin,
+    Pool,
+    ReadTimeout,
+    Response,
+    TransportError,
+)
+from interlock.providers.sse import SseEvent, SseParser, SseTooLarge
 
-__all__ = ["HttpClient", "SseEvent", "Timeouts", "error_from_status", "iter_sse", "parse_retry_after"]
+__all__ = ["HttpClient", "SseEvent", "Timeouts", "error_from_status", "parse_retry_after"]
 
 _MAX_ERROR_MESSAGE = 300
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+"""A complete (non-streamed) upstream answer larger than this is refused rather than held in memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,141 +44,169 @@ class Timeouts:
 
     connect_s: float = 10.0
     read_s: float = 300.0
-    total_s: float | None = None
     keepalive_s: float = 4.0
     """Idle pooled connections are closed after this; kept below common server keep-alive
     timeouts (uvicorn's is 5 s) so a request never lands on a socket the server just closed."""
 
 
-@dataclass(frozen=True, slots=True)
-class SseEvent:
-    event: str | None
-    data: str
-
-
 class HttpClient:
-    """One pooled aiohttp session for one upstream base URL. Created lazily inside the event loop."""
+    """Requests to one upstream base URL over pooled keep-alive connections (``providers/h1.py``).
+
+    Header bytes common to every request are encoded once. ``headers`` given per request (the trace
+    context) are added to that request only; a value that could split the header block is dropped.
+    """
 
     def __init__(self, provider: str, base_url: str, headers: Mapping[str, str], timeouts: Timeouts) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
-        self._headers = dict(headers)
-        self._timeouts = timeouts
-        self._session: aiohttp.ClientSession | None = None
+        origin = Origin.parse(self.base_url)
+        self._prefix = origin.prefix
+        fixed = {"Host": origin.host_header, "User-Agent": "interlock", **headers}
+        fixed.setdefault("Accept-Encoding", "gzip, deflate")
+        for name, value in fixed.items():
+            if not _safe_header(name, value):
+                raise ValueError(f"provider '{provider}': header {name!r} has characters HTTP does not allow")
+        self._fixed = "".join(f"{name}: {value}\r\n" for name, value in fixed.items()).encode("latin-1")
+        self._pool = Pool(
+            origin, connect_s=timeouts.connect_s, read_s=timeouts.read_s, keepalive_s=timeouts.keepalive_s
+        )
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            t = self._timeouts
-            connector = aiohttp.TCPConnector(
-                limit=0, keepalive_timeout=t.keepalive_s, ttl_dns_cache=300, enable_cleanup_closed=True
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=t.total_s, sock_connect=t.connect_s, sock_read=t.read_s),
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
+    def _head(
+        self, method: str, path: str, accept: bytes, body: bytes | None, extra: Mapping[str, str] | None
+    ) -> bytes:
+        parts = [f"{method} {self._prefix}{path} HTTP/1.1\r\n".encode("latin-1"), self._fixed, accept]
+        if extra:
+            for name, value in extra.items():
+                if _safe_header(name, value):
+                    parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+        if body is not None:
+            parts.append(b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+            parts.append(body)
+        else:
+            parts.append(b"\r\n")
+        return b"".join(parts)
+
+    async def _send(self, request: bytes) -> Response:
+        try:
+            response = await self._pool.send(request)
+        except (OSError, ConnectTimeout) as exc:
+            raise self._connect_error(exc) from None
+        try:
+            await response.start()
+        except BaseException as exc:
+            response.release()
+            if isinstance(exc, TransportError):
+                raise self._early_error(exc) from None
+            raise
+        return response
 
     async def request_json(
         self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
     ) -> tuple[Any, bytes]:
         """Send a request and return the parsed JSON body and its raw bytes, or raise. ``headers`` are
         added to this request only (a ``traceparent``, for instance)."""
-        sent = _JSON_HEADERS if body else None
-        if headers:
-            sent = {**sent, **headers} if sent else dict(headers)
+        response = await self._send(self._head(method, path, _ACCEPT_JSON, body, headers))
         try:
-            async with self._get_session().request(
-                method, self.base_url + path, data=body, headers=sent
-            ) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise error_from_status(self.provider, resp.status, resp.headers, raw)
-                if "json" not in resp.headers.get("Content-Type", ""):
-                    raise UpstreamBadResponse(
-                        f"upstream '{self.provider}' answered with content type "
-                        f"'{_clip(resp.headers.get('Content-Type', 'none'))}', not JSON"
-                    )
-        except GatewayError:
-            raise
-        except BaseException as exc:
-            raise _convert(self.provider, exc) from exc
+            raw = await response.read(MAX_RESPONSE_BYTES)
+        except TransportError as exc:
+            raise self._body_error(exc) from None
+        finally:
+            response.release()
+        if response.status >= 400:
+            raise error_from_status(self.provider, response.status, response.headers, raw)
+        content_type = response.headers.get("content-type", "")
+        if "json" not in content_type:
+            shown = _clip(content_type or "none")
+            raise UpstreamBadResponse(
+                f"upstream '{self.provider}' answered with content type '{shown}', not JSON"
+            )
         try:
             return orjson.loads(raw), raw
         except orjson.JSONDecodeError as exc:
             raise UpstreamBadResponse(f"upstream '{self.provider}' answered with invalid JSON") from exc
 
-    @asynccontextmanager
-    async def stream(
+    async def events(
         self, path: str, body: bytes, headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """POST and yield the open response once its status says a stream follows."""
-        sent = {**_SSE_HEADERS, **headers} if headers else _SSE_HEADERS
+    ) -> AsyncGenerator[SseEvent, None]:
+        """POST and yield the server-sent events of the answer as they arrive. Closing the iterator
+        before the end closes the connection, which is what tells the upstream to stop generating."""
+        response = await self._send(self._head("POST", path, _ACCEPT_SSE, body, headers))
         try:
-            resp = await self._get_session().post(self.base_url + path, data=body, headers=sent)
-        except BaseException as exc:
-            raise _convert(self.provider, exc) from exc
-        try:
-            if resp.status >= 400:
-                raw = await _read_safely(resp)
-                raise error_from_status(self.provider, resp.status, resp.headers, raw)
-            content_type = resp.headers.get("Content-Type", "")
+            if response.status >= 400:
+                raise error_from_status(
+                    self.provider, response.status, response.headers, await _read_safely(response)
+                )
+            content_type = response.headers.get("content-type", "")
             if not content_type.startswith("text/event-stream"):
                 raise UpstreamBadResponse(
                     f"upstream '{self.provider}' answered a stream request with content type "
                     f"'{_clip(content_type or 'none')}'"
                 )
-            yield resp
+            parser = SseParser()
+            while (chunk := await response.next_chunk()) is not None:
+                for event in parser.feed(chunk):
+                    yield event
+            for event in parser.close():
+                yield event
+        except TransportError as exc:
+            raise UpstreamStreamBroken(f"upstream '{self.provider}' stream broke: {exc}") from None
+        except SseTooLarge as exc:
+            raise UpstreamBadResponse(
+                f"upstream '{self.provider}' sent an oversized stream event: {exc}"
+            ) from None
         finally:
-            # close (not release): a half-read stream must not go back to the pool, and closing the
-            # socket is what tells the upstream to stop generating.
-            resp.close()
+            response.release()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._pool.close()
+
+    def _connect_error(self, exc: BaseException) -> GatewayError:
+        if isinstance(exc, ConnectTimeout):
+            return UpstreamTimeout(f"upstream '{self.provider}' timed out connecting")
+        if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+            return UpstreamConnectError(
+                f"cannot connect to upstream '{self.provider}': TLS failed ({_describe(exc)})"
+            )
+        return UpstreamConnectError(f"cannot connect to upstream '{self.provider}'")
+
+    def _early_error(self, exc: TransportError) -> GatewayError:
+        """A failure before the status line."""
+        if isinstance(exc, ReadTimeout):
+            return UpstreamTimeout(f"upstream '{self.provider}' timed out")
+        if isinstance(exc, ConnectionClosed):
+            return UpstreamError(f"upstream '{self.provider}' closed the connection without answering")
+        return UpstreamBadResponse(f"upstream '{self.provider}' sent an invalid HTTP response: {exc}")
+
+    def _body_error(self, exc: TransportError) -> GatewayError:
+        if isinstance(exc, ReadTimeout):
+            return UpstreamTimeout(f"upstream '{self.provider}' timed out")
+        return UpstreamBadResponse(f"upstream '{self.provider}' sent a broken response body: {exc}")
 
 
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-_SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+_ACCEPT_JSON = b"Accept: application/json\r\n"
+_ACCEPT_SSE = b"Accept: text/event-stream\r\n"
+_FORBIDDEN = frozenset("\r\n\0")
 
 
-async def iter_sse(provider: str, resp: aiohttp.ClientResponse) -> AsyncIterator[SseEvent]:
-    """Yield server-sent events from ``resp``; raise ``UpstreamStreamBroken`` on a broken transport."""
-    event: str | None = None
-    data: list[str] = []
-    try:
-        async for raw_line in resp.content:
-            line = raw_line.decode("utf-8", errors="replace").rstrip("\r\n")
-            if not line:
-                if data:
-                    yield SseEvent(event, "\n".join(data))
-                event, data = None, []
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip(" ") if len(line) > 5 else "")
-            elif line.startswith("event:"):
-                event = line[6:].strip()
-            # comments (":") and unknown fields are ignored, as the SSE spec says
-        if data:
-            yield SseEvent(event, "\n".join(data))
-    except GatewayError:
-        raise
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise UpstreamStreamBroken(f"upstream '{provider}' stream broke: {_describe(exc)}") from exc
+def _safe_header(name: str, value: str) -> bool:
+    return (
+        bool(name)
+        and name.isascii()
+        and not any(c in _FORBIDDEN or c in " :" for c in name)
+        and not any(c in _FORBIDDEN for c in value)
+    )
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a ``Retry-After`` (or ``retry-after-ms``) header; None if absent or a date."""
+    """Seconds from a ``Retry-After`` (or ``retry-after-ms``) header; None if absent or a date.
+    ``headers`` has lower-case names."""
     ms = headers.get("retry-after-ms")
     if ms:
         try:
             return max(0.0, float(ms) / 1000.0)
         except ValueError:
             pass
-    value = headers.get("Retry-After")
+    value = headers.get("retry-after")
     if value:
         try:
             return max(0.0, float(value))
@@ -226,29 +264,12 @@ def _clip(text: str) -> str:
     return text if len(text) <= _MAX_ERROR_MESSAGE else text[:_MAX_ERROR_MESSAGE] + "…"
 
 
-async def _read_safely(resp: aiohttp.ClientResponse) -> bytes:
+async def _read_safely(response: Response) -> bytes:
     try:
-        return await resp.read()
-    except (TimeoutError, aiohttp.ClientError, OSError):
+        return await response.read(64 * 1024)
+    except TransportError:
         return b""
 
 
 def _describe(exc: BaseException) -> str:
     return type(exc).__name__
-
-
-def _convert(provider: str, exc: BaseException) -> BaseException:
-    """Map a transport exception to a gateway error; cancellation passes through untouched."""
-    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
-        return exc
-    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return UpstreamTimeout(f"upstream '{provider}' timed out")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamConnectError(f"cannot connect to upstream '{provider}'")
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
-        return UpstreamError(f"upstream '{provider}' closed the connection without answering")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return UpstreamBadResponse(f"upstream '{provider}' sent a broken response body")
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        return UpstreamError(f"upstream '{provider}' request failed: {_describe(exc)}")
-    return exc

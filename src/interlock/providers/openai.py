@@ -14,7 +14,7 @@ import orjson
 from interlock.errors import UpstreamBadResponse, UpstreamStreamBroken
 from interlock.gateway.context import Chunk
 from interlock.providers.base import UpstreamReply
-from interlock.providers.http import HttpClient, Timeouts, iter_sse
+from interlock.providers.http import HttpClient, Timeouts
 
 __all__ = ["OpenAIProvider"]
 
@@ -51,15 +51,17 @@ class OpenAIProvider:
         body["stream_options"] = (
             dict(options, include_usage=True) if isinstance(options, dict) else {"include_usage": True}
         )
-        async with self._http.stream("/chat/completions", orjson.dumps(body), headers) as resp:
-            async for event in iter_sse(self.name, resp):
-                if event.data == "[DONE]":
+        events = self._http.events("/chat/completions", orjson.dumps(body), headers)
+        try:
+            async for event in events:
+                if event.data == b"[DONE]":
                     return
-                chunk = self._parse_chunk(event.data)
-                yield chunk
+                yield self._parse_chunk(event.data)
+        finally:
+            await events.aclose()
         raise UpstreamStreamBroken(f"upstream '{self.name}' ended the stream before it was complete")
 
-    def _parse_chunk(self, data: str) -> Chunk:
+    def _parse_chunk(self, data: bytes) -> Chunk:
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
