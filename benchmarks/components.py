@@ -287,7 +287,7 @@ class InterlockClient:
         return len(raw)
 
     async def stream(self) -> int:
-        return sum([1 async for event in self._client.events("/stream", CHAT_REQUEST) if event.data])
+        return sum([len(batch) async for batch in self._client.event_batches("/stream", CHAT_REQUEST)])
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -37,6 +37,7 @@ PUBLIC = {
     "interlock.gateway.context": {
         "Attempt",
         "Chunk",
+        "Chunks",
         "Front",
         "Operation",
         "Principal",

@@ -294,8 +294,9 @@ async def test_events_arrive_as_sent_and_a_finished_stream_reuses_its_connection
     async with upstream(answer) as up:
         http = client(up.port)
         for _ in range(2):
-            seen = [(e.event, e.data) async for e in http.events("/s", b"{}")]
-            assert seen == [("a", b"1"), (None, b"2\n3"), (None, b"[DONE]")]
+            seen = [[(e.event, e.data) for e in batch] async for batch in http.event_batches("/s", b"{}")]
+            # one batch per read: the second and third pieces complete two events together
+            assert seen == [[("a", b"1")], [(None, b"2\n3"), (None, b"[DONE]")]]
         await http.aclose()
     assert up.connections == 1
 
@@ -311,10 +312,10 @@ async def test_closing_a_stream_early_closes_its_connection() -> None:
 
     async with upstream(endless) as up:
         http = client(up.port)
-        events = http.events("/s", b"{}")
-        async for _ in events:
+        batches = http.event_batches("/s", b"{}")
+        async for _ in batches:
             break
-        await events.aclose()
+        await batches.aclose()
         await asyncio.wait_for(up.closed.wait(), 2)
         await http.aclose()
 
@@ -352,14 +353,13 @@ async def test_a_slow_reader_pauses_the_upstream_instead_of_buffering() -> None:
 
     async with upstream(flood) as up:
         http = client(up.port)
-        events = http.events("/s", b"{}")
-        await anext(events)
+        batches = http.event_batches("/s", b"{}")
+        count = len(await anext(batches))
         await asyncio.sleep(0.5)
         # socket buffers hold a few MB at most; without back-pressure all 16 MB would have been sent
         assert sent < 8_000_000
-        count = 1
-        async for _ in events:
-            count += 1
+        async for batch in batches:
+            count += len(batch)
         assert count == 2000
         await http.aclose()
 
@@ -374,7 +374,7 @@ async def test_stream_that_breaks_midway() -> None:
     async with upstream(cut) as up:
         http = client(up.port)
         with pytest.raises(UpstreamStreamBroken, match="stream broke"):
-            async for _ in http.events("/s", b"{}"):
+            async for _ in http.event_batches("/s", b"{}"):
                 pass
         await http.aclose()
 

@@ -11,12 +11,25 @@ if TYPE_CHECKING:
     from interlock.errors import GatewayError
     from interlock.routing.snapshot import Deployment
 
-__all__ = ["Attempt", "Chunk", "Front", "Operation", "Principal", "Reply", "RequestContext", "Usage"]
+__all__ = [
+    "Attempt",
+    "Chunk",
+    "Chunks",
+    "Front",
+    "Operation",
+    "Principal",
+    "Reply",
+    "RequestContext",
+    "Usage",
+]
 
 Operation = Literal["chat", "embeddings"]
 Front = Literal["openai", "anthropic"]
 Chunk = dict[str, Any]
 """One streamed chunk in OpenAI ``chat.completion.chunk`` shape."""
+Chunks = list[Chunk]
+"""The chunks that arrived together (never empty). Streams move in these batches so that chunks an
+upstream sent in one burst cross every stage once and reach the client in one write."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +152,7 @@ class RequestContext:
 
 @dataclass(slots=True)
 class Reply:
-    """What the chain returns: a complete JSON body, or a stream of chunks.
+    """What the chain returns: a complete JSON body, or a stream of chunk batches.
 
     ``raw`` holds the upstream's bytes when they can be forwarded unchanged; ``body`` is always the
     parsed OpenAI-shaped object for a complete reply.
@@ -147,7 +160,7 @@ class Reply:
 
     body: dict[str, Any] | None = None
     raw: bytes | None = None
-    stream: AsyncIterator[Chunk] | None = None
+    stream: AsyncIterator[Chunks] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     deployment: Deployment | None = None
     """Who answered."""

@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import orjson
 
-from interlock.errors import InvalidRequest, UpstreamBadResponse, UpstreamStreamBroken
-from interlock.gateway.context import Chunk
+from interlock.errors import GatewayError, InvalidRequest, UpstreamBadResponse, UpstreamStreamBroken
+from interlock.gateway.context import Chunks
 from interlock.providers.anthropic_outbound import openai_request_to_anthropic
 from interlock.providers.anthropic_outbound_reply import (
     AnthropicStreamTranslator,
@@ -71,18 +71,30 @@ class AnthropicProvider:
 
     async def chat_stream(
         self, body: dict[str, Any], headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncIterator[Chunks]:
         payload = self._request(body, stream=True)
         translator = AnthropicStreamTranslator(self.name)
-        events = self._http.events("/v1/messages", payload, headers)
+        batches = self._http.event_batches("/v1/messages", payload, headers)
         try:
-            async for event in events:
-                for chunk in translator.feed(event.event, self._parse_event(event.data)):
-                    yield chunk
+            async for events in batches:
+                chunks: Chunks = []
+                failure: GatewayError | None = None
+                for event in events:
+                    try:
+                        chunks.extend(translator.feed(event.event, self._parse_event(event.data)))
+                    except GatewayError as exc:
+                        failure = exc  # raised after the chunks that came before it are passed on
+                        break
+                    if translator.finished:
+                        break
+                if chunks:
+                    yield chunks
+                if failure is not None:
+                    raise failure
                 if translator.finished:
                     return
         finally:
-            await events.aclose()
+            await batches.aclose()
         raise UpstreamStreamBroken(f"upstream '{self.name}' ended the stream before message_stop")
 
     def _parse_event(self, data: bytes) -> dict[str, Any]:

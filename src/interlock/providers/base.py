@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from interlock.gateway.context import Chunk
+from interlock.gateway.context import Chunks
 
 __all__ = ["Provider", "UpstreamReply"]
 
@@ -29,8 +29,9 @@ class Provider(Protocol):
     """An upstream endpoint speaking one protocol.
 
     ``body`` is the caller's OpenAI-shaped request with ``model`` already set to the upstream name.
-    Stream iterators yield OpenAI ``chat.completion.chunk`` dicts, the last one carrying ``usage``
-    when the upstream reports it; they raise a ``GatewayError`` if the upstream fails or the stream
+    Stream iterators yield batches of OpenAI ``chat.completion.chunk`` dicts (the chunks that one
+    read from the upstream brought; never an empty batch), the last one carrying ``usage`` when the
+    upstream reports it; they raise a ``GatewayError`` if the upstream fails or the stream
     ends early, and release the upstream connection when closed or cancelled. ``headers`` are added
     to that one upstream request (the trace context: ``traceparent``, ``tracestate``).
     """
@@ -41,7 +42,7 @@ class Provider(Protocol):
 
     def chat_stream(
         self, body: dict[str, Any], headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[Chunk]: ...
+    ) -> AsyncIterator[Chunks]: ...
 
     async def embeddings(
         self, body: dict[str, Any], headers: Mapping[str, str] | None = None

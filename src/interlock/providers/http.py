@@ -125,11 +125,12 @@ class HttpClient:
         except orjson.JSONDecodeError as exc:
             raise UpstreamBadResponse(f"upstream '{self.provider}' answered with invalid JSON") from exc
 
-    async def events(
+    async def event_batches(
         self, path: str, body: bytes, headers: Mapping[str, str] | None = None
-    ) -> AsyncGenerator[SseEvent, None]:
-        """POST and yield the server-sent events of the answer as they arrive. Closing the iterator
-        before the end closes the connection, which is what tells the upstream to stop generating."""
+    ) -> AsyncGenerator[list[SseEvent], None]:
+        """POST and yield the server-sent events of the answer as they arrive: each batch holds the
+        events completed by one read (never none). Closing the iterator before the end closes the
+        connection, which is what tells the upstream to stop generating."""
         response = await self._send(self._head("POST", path, _ACCEPT_SSE, body, headers))
         try:
             if response.status >= 400:
@@ -144,10 +145,10 @@ class HttpClient:
                 )
             parser = SseParser()
             while (chunk := await response.next_chunk()) is not None:
-                for event in parser.feed(chunk):
-                    yield event
-            for event in parser.close():
-                yield event
+                if events := parser.feed(chunk):
+                    yield events
+            if events := parser.close():
+                yield events
         except TransportError as exc:
             raise UpstreamStreamBroken(f"upstream '{self.provider}' stream broke: {exc}") from None
         except SseTooLarge as exc:

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import UpstreamBadResponse, UpstreamStreamBroken
-from interlock.gateway.context import Chunk
+from interlock.errors import GatewayError, UpstreamBadResponse, UpstreamStreamBroken
+from interlock.gateway.context import Chunk, Chunks
 from interlock.providers.base import UpstreamReply
 from interlock.providers.http import HttpClient, Timeouts
 
@@ -45,20 +45,35 @@ class OpenAIProvider:
 
     async def chat_stream(
         self, body: dict[str, Any], headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncIterator[Chunks]:
         body = dict(body, stream=True)
         options = body.get("stream_options")
         body["stream_options"] = (
             dict(options, include_usage=True) if isinstance(options, dict) else {"include_usage": True}
         )
-        events = self._http.events("/chat/completions", orjson.dumps(body), headers)
+        batches = self._http.event_batches("/chat/completions", orjson.dumps(body), headers)
         try:
-            async for event in events:
-                if event.data == b"[DONE]":
+            async for events in batches:
+                chunks: Chunks = []
+                failure: GatewayError | None = None
+                done = False
+                for event in events:
+                    if event.data == b"[DONE]":
+                        done = True
+                        break
+                    try:
+                        chunks.append(self._parse_chunk(event.data))
+                    except GatewayError as exc:
+                        failure = exc  # raised after the chunks that came before it are passed on
+                        break
+                if chunks:
+                    yield chunks
+                if failure is not None:
+                    raise failure
+                if done:
                     return
-                yield self._parse_chunk(event.data)
         finally:
-            await events.aclose()
+            await batches.aclose()
         raise UpstreamStreamBroken(f"upstream '{self.name}' ended the stream before it was complete")
 
     def _parse_chunk(self, data: bytes) -> Chunk:

@@ -19,7 +19,7 @@ from interlock.errors import (
     UpstreamStreamBroken,
     UpstreamTimeout,
 )
-from interlock.gateway.context import Attempt, Chunk, Reply, RequestContext
+from interlock.gateway.context import Attempt, Chunks, Reply, RequestContext
 from interlock.providers.base import Provider
 from interlock.routing.retry import classify
 from interlock.routing.snapshot import Deployment, ModelRoute
@@ -157,17 +157,17 @@ async def _call(
     except BaseException:
         await _aclose(chunks)
         raise
-    span.answered(first)
+    span.answered(first[0])
     return Reply(stream=_prepend(first, chunks))
 
 
 async def _settle_at_end(
-    ctx: RequestContext, chunks: AsyncIterator[Chunk], settle: _Settlement, ttft: float, span: AttemptSpan
-) -> AsyncIterator[Chunk]:
+    ctx: RequestContext, chunks: AsyncIterator[Chunks], settle: _Settlement, ttft: float, span: AttemptSpan
+) -> AsyncIterator[Chunks]:
     completed = False
     try:
-        async for chunk in chunks:
-            yield chunk
+        async for batch in chunks:
+            yield batch
         completed = True
     except GatewayError as err:
         settle.failure(err)
@@ -184,16 +184,16 @@ async def _settle_at_end(
         await _aclose(chunks)
 
 
-async def _prepend(first: Chunk, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+async def _prepend(first: Chunks, rest: AsyncIterator[Chunks]) -> AsyncIterator[Chunks]:
     try:
         yield first
-        async for chunk in rest:
-            yield chunk
+        async for batch in rest:
+            yield batch
     finally:
         await _aclose(rest)
 
 
-async def _aclose(chunks: AsyncIterator[Chunk]) -> None:
+async def _aclose(chunks: AsyncIterator[Chunks]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         await aclose()

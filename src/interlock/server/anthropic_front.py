@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from interlock.errors import GatewayError
-from interlock.gateway.context import Chunk, Front, Reply, RequestContext
+from interlock.gateway.context import Chunks, Front, Reply, RequestContext
 from interlock.providers.anthropic_inbound import anthropic_request_to_openai
 from interlock.providers.anthropic_inbound_reply import OpenAIStreamToAnthropic, openai_response_to_anthropic
 from interlock.server.errors import error_body
@@ -45,13 +45,13 @@ class AnthropicMessagesFront:
         assert reply.body is not None
         return orjson.dumps(openai_response_to_anthropic(reply.body, model=ctx.model))
 
-    async def render_stream(self, ctx: RequestContext, chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:
+    async def render_stream(self, ctx: RequestContext, chunks: AsyncIterator[Chunks]) -> AsyncIterator[bytes]:
         translator = OpenAIStreamToAnthropic(ctx.model)
-        async for chunk in chunks:
-            for name, data in translator.feed(chunk):
-                yield _event(name, data)
-        for name, data in translator.close():
-            yield _event(name, data)
+        async for batch in chunks:
+            events = [_event(name, data) for chunk in batch for name, data in translator.feed(chunk)]
+            if events:
+                yield b"".join(events)
+        yield b"".join(_event(name, data) for name, data in translator.close())
 
     def render_stream_error(self, err: GatewayError) -> bytes:
         return b"event: error\ndata: " + error_body(err, "anthropic") + b"\n\n"

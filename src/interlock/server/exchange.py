@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from interlock.errors import GatewayError, InvalidRequest
 from interlock.gateway.chain import Next
-from interlock.gateway.context import Chunk, Front, Reply, RequestContext
+from interlock.gateway.context import Chunks, Front, Reply, RequestContext
 from interlock.server.asgi import (
     Receive,
     Scope,
@@ -43,7 +43,7 @@ class FrontDoor(Protocol):
 
     def render(self, ctx: RequestContext, reply: Reply) -> bytes: ...
 
-    def render_stream(self, ctx: RequestContext, chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]: ...
+    def render_stream(self, ctx: RequestContext, chunks: AsyncIterator[Chunks]) -> AsyncIterator[bytes]: ...
 
     def render_stream_error(self, err: GatewayError) -> bytes: ...
 
@@ -105,7 +105,7 @@ class Exchange:
             return
         await send_bytes(send, 200, body, self._headers(ctx), _JSON)
 
-    async def _send_stream(self, send: Send, ctx: RequestContext, chunks: AsyncIterator[Chunk]) -> None:
+    async def _send_stream(self, send: Send, ctx: RequestContext, chunks: AsyncIterator[Chunks]) -> None:
         events = self._front.render_stream(ctx, chunks)
         await send(
             {

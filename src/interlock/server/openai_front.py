@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from interlock.errors import GatewayError, InvalidRequest
-from interlock.gateway.context import Chunk, Front, Operation, Reply, RequestContext
+from interlock.gateway.context import Chunks, Front, Operation, Reply, RequestContext
 from interlock.server.errors import error_body
 
 __all__ = ["OpenAIChatFront", "OpenAIEmbeddingsFront", "validate_chat_body"]
@@ -77,15 +77,19 @@ class OpenAIChatFront:
             return reply.raw
         return orjson.dumps(reply.body)
 
-    async def render_stream(self, ctx: RequestContext, chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:
+    async def render_stream(self, ctx: RequestContext, chunks: AsyncIterator[Chunks]) -> AsyncIterator[bytes]:
         wants_usage = ctx.wants_usage
-        async for chunk in chunks:
-            if not wants_usage:
-                # usage was asked of the upstream for accounting, not by this client
-                if chunk.get("usage") and not chunk.get("choices"):
-                    continue
-                chunk.pop("usage", None)
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        async for batch in chunks:
+            events = []
+            for chunk in batch:
+                if not wants_usage:
+                    # usage was asked of the upstream for accounting, not by this client
+                    if chunk.get("usage") and not chunk.get("choices"):
+                        continue
+                    chunk.pop("usage", None)
+                events.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            if events:
+                yield b"".join(events)
         yield b"data: [DONE]\n\n"
 
     def render_stream_error(self, err: GatewayError) -> bytes:

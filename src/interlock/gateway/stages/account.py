@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from interlock.errors import GatewayError
 from interlock.gateway.chain import Next
-from interlock.gateway.context import Chunk, Reply, RequestContext, Usage
+from interlock.gateway.context import Chunk, Chunks, Reply, RequestContext, Usage
 from interlock.store import RequestRecord
 
 __all__ = ["CLIENT_CLOSED", "AccountStage", "to_record", "tpot_seconds"]
@@ -52,22 +52,23 @@ class AccountStage:
         self._finish(ctx)
         return reply
 
-    async def _watch(self, ctx: RequestContext, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+    async def _watch(self, ctx: RequestContext, chunks: AsyncIterator[Chunks]) -> AsyncIterator[Chunks]:
         complete = False
         last = 0.0
         try:
-            async for chunk in chunks:
-                if _has_output(chunk):
-                    now = time.perf_counter()
-                    if ctx.first_token_at is None:
-                        ctx.first_token_at = now
-                    else:
-                        ctx.token_gaps.append(now - last)
-                    last = now
-                usage = chunk.get("usage")
-                if usage:
-                    ctx.usage = Usage.from_openai(usage)
-                yield chunk
+            async for batch in chunks:
+                now = time.perf_counter()
+                for chunk in batch:
+                    if _has_output(chunk):
+                        if ctx.first_token_at is None:
+                            ctx.first_token_at = now
+                        else:
+                            ctx.token_gaps.append(now - last)
+                        last = now
+                    usage = chunk.get("usage")
+                    if usage:
+                        ctx.usage = Usage.from_openai(usage)
+                yield batch
             complete = True
         except GatewayError as exc:
             ctx.error, ctx.status = exc, exc.status
