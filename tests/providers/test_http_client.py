@@ -385,3 +385,31 @@ def test_sse_parser_limits_and_a_missing_final_blank_line() -> None:
     assert [e.data for e in parser.close()] == [b"a"]
     with pytest.raises(SseTooLarge):
         SseParser().feed(b"data: " + b"x" * (17 * 1024 * 1024))
+
+
+SSE_STREAM = (
+    b": keep-alive comment\r\n\r\n"
+    b'event: message_start\r\ndata: {"a": 1}\r\n\r\n'
+    b"data: line one\ndata: line two\n\n"
+    b"data:no-space\rdata:  two spaces\r\r"
+    b"id: 7\nretry: 10\ndata: [DONE]\n\n"
+    b"\n\n\n"
+    b"data: tail without blank line"
+)
+SSE_EXPECTED = [
+    ("message_start", b'{"a": 1}'),
+    (None, b"line one\nline two"),
+    (None, b"no-space\n two spaces"),
+    (None, b"[DONE]"),
+    (None, b"tail without blank line"),
+]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, len(SSE_STREAM)])
+def test_sse_parser_gives_the_same_events_however_the_body_is_split(size: int) -> None:
+    parser = SseParser()
+    events = []
+    for start in range(0, len(SSE_STREAM), size):
+        events.extend(parser.feed(SSE_STREAM[start : start + size]))
+    events.extend(parser.close())
+    assert [(e.event, e.data) for e in events] == SSE_EXPECTED

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["SseEvent", "SseParser", "SseTooLarge"]
 
@@ -14,8 +14,7 @@ class SseTooLarge(ValueError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class SseEvent:
+class SseEvent(NamedTuple):
     event: str | None
     data: bytes
 
@@ -23,47 +22,53 @@ class SseEvent:
 class SseParser:
     """Feed it the body in pieces of any size; it returns the events each piece completes.
 
-    Lines end in LF or CRLF; ``data:`` lines of one event are joined with LF; ``event:`` names the
-    event; comments (``:``) and unknown fields are ignored, as the SSE specification says.
+    Lines end in LF, CRLF or CR; ``data:`` lines of one event are joined with LF; ``event:`` names
+    the event; comments (``:``) and unknown fields are ignored, as the SSE specification says. An
+    event is parsed once its closing blank line has arrived, and the common shape — one ``data:``
+    line — takes a fast path, since this runs for every token of every stream.
     """
 
-    __slots__ = ("_data", "_event", "_rest", "_size")
+    __slots__ = ("_rest",)
 
     def __init__(self) -> None:
         self._rest = b""
-        self._event: str | None = None
-        self._data: list[bytes] = []
-        self._size = 0
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         buf = self._rest + chunk if self._rest else chunk
-        events: list[SseEvent] = []
-        start = 0
-        find = buf.find
-        while (end := find(b"\n", start)) >= 0:
-            line = buf[start : end - 1] if end > start and buf[end - 1] == 13 else buf[start:end]
-            start = end + 1
-            if not line:
-                if self._data:
-                    events.append(SseEvent(self._event, b"\n".join(self._data)))
-                self._event, self._data, self._size = None, [], 0
-            elif line.startswith(b"data:"):
-                value = line[6:] if line[5:6] == b" " else line[5:]
-                self._data.append(value)
-                self._size += len(value)
-                if self._size > MAX_EVENT_BYTES:
-                    raise SseTooLarge("a stream event is larger than 16 MiB")
-            elif line.startswith(b"event:"):
-                self._event = line[6:].strip().decode("utf-8", errors="replace")
-        self._rest = buf[start:] if start < len(buf) else b""
+        if b"\r" in buf:
+            # a CR at the very end may be the first half of a CRLF: keep it for the next piece
+            held = buf.endswith(b"\r")
+            buf = buf[:-1] if held else buf
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if held:
+                buf += b"\r"
+        blocks = buf.split(b"\n\n")
+        self._rest = blocks.pop()
         if len(self._rest) > MAX_EVENT_BYTES:
-            raise SseTooLarge("a stream line is longer than 16 MiB")
+            raise SseTooLarge("a stream event is larger than 16 MiB")
+        events: list[SseEvent] = []
+        for block in blocks:
+            if block[:6] == b"data: " and b"\n" not in block:
+                events.append(SseEvent(None, block[6:]))
+            elif block:
+                event = _parse_block(block)
+                if event is not None:
+                    events.append(event)
         return events
 
     def close(self) -> list[SseEvent]:
-        """Events left when the body ends without a final blank line."""
-        events = self.feed(b"\n") if self._rest else []
-        if self._data:
-            events.append(SseEvent(self._event, b"\n".join(self._data)))
-            self._event, self._data, self._size = None, [], 0
-        return events
+        """The event left when the body ends without a final blank line."""
+        rest, self._rest = self._rest.rstrip(b"\r\n"), b""
+        event = _parse_block(rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n")) if rest else None
+        return [event] if event is not None else []
+
+
+def _parse_block(block: bytes) -> SseEvent | None:
+    name: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            data.append(line[6:] if line[5:6] == b" " else line[5:])
+        elif line.startswith(b"event:"):
+            name = line[6:].strip().decode("utf-8", errors="replace")
+    return SseEvent(name, b"\n".join(data)) if data else None

@@ -6,7 +6,6 @@ The Messages request is translated into the gateway's OpenAI shape on the way in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -17,11 +16,27 @@ from interlock.providers.anthropic_inbound import anthropic_request_to_openai
 from interlock.providers.anthropic_inbound_reply import OpenAIStreamToAnthropic, openai_response_to_anthropic
 from interlock.server.errors import error_body
 
-__all__ = ["AnthropicMessagesFront"]
+__all__ = ["AnthropicMessagesFront", "AnthropicStreamRenderer"]
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+class AnthropicStreamRenderer:
+    """Chunk batches as Anthropic's event sequence, ending with ``message_stop``."""
+
+    __slots__ = ("_translator",)
+
+    def __init__(self, model: str) -> None:
+        self._translator = OpenAIStreamToAnthropic(model)
+
+    def batch(self, chunks: Chunks) -> bytes:
+        feed = self._translator.feed
+        return b"".join([_event(name, data) for chunk in chunks for name, data in feed(chunk)])
+
+    def close(self) -> bytes:
+        return b"".join([_event(name, data) for name, data in self._translator.close()])
 
 
 class AnthropicMessagesFront:
@@ -45,13 +60,8 @@ class AnthropicMessagesFront:
         assert reply.body is not None
         return orjson.dumps(openai_response_to_anthropic(reply.body, model=ctx.model))
 
-    async def render_stream(self, ctx: RequestContext, chunks: AsyncIterator[Chunks]) -> AsyncIterator[bytes]:
-        translator = OpenAIStreamToAnthropic(ctx.model)
-        async for batch in chunks:
-            events = [_event(name, data) for chunk in batch for name, data in translator.feed(chunk)]
-            if events:
-                yield b"".join(events)
-        yield b"".join(_event(name, data) for name, data in translator.close())
+    def stream_renderer(self, ctx: RequestContext) -> AnthropicStreamRenderer:
+        return AnthropicStreamRenderer(ctx.model)
 
     def render_stream_error(self, err: GatewayError) -> bytes:
         return b"event: error\ndata: " + error_body(err, "anthropic") + b"\n\n"

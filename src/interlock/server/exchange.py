@@ -34,6 +34,14 @@ __all__ = ["Exchange", "FrontDoor", "api_key_from", "attempts_header"]
 _JSON = b"application/json"
 
 
+class StreamRenderer(Protocol):
+    """Writes one stream in a dialect: each batch of chunks as event bytes, then the closing events."""
+
+    def batch(self, chunks: Chunks) -> bytes: ...
+
+    def close(self) -> bytes: ...
+
+
 class FrontDoor(Protocol):
     """An API dialect: how requests are read and replies written."""
 
@@ -43,7 +51,7 @@ class FrontDoor(Protocol):
 
     def render(self, ctx: RequestContext, reply: Reply) -> bytes: ...
 
-    def render_stream(self, ctx: RequestContext, chunks: AsyncIterator[Chunks]) -> AsyncIterator[bytes]: ...
+    def stream_renderer(self, ctx: RequestContext) -> StreamRenderer: ...
 
     def render_stream_error(self, err: GatewayError) -> bytes: ...
 
@@ -106,7 +114,7 @@ class Exchange:
         await send_bytes(send, 200, body, self._headers(ctx), _JSON)
 
     async def _send_stream(self, send: Send, ctx: RequestContext, chunks: AsyncIterator[Chunks]) -> None:
-        events = self._front.render_stream(ctx, chunks)
+        renderer = self._front.stream_renderer(ctx)
         await send(
             {
                 "type": "http.response.start",
@@ -120,8 +128,12 @@ class Exchange:
             }
         )
         try:
-            async for event in events:
-                await send({"type": "http.response.body", "body": event, "more_body": True})
+            async for batch in chunks:
+                body = renderer.batch(batch)
+                if body:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            # the closing events and the end of the response go out in one write
+            closing = renderer.close()
         except GatewayError as err:
             await send({"type": "http.response.body", "body": self._front.render_stream_error(err)})
             return
@@ -132,8 +144,8 @@ class Exchange:
             await send({"type": "http.response.body", "body": self._front.render_stream_error(failure)})
             return
         finally:
-            await _aclose(events)
-        await send({"type": "http.response.body", "body": b""})
+            await _aclose(chunks)
+        await send({"type": "http.response.body", "body": closing})
 
     @staticmethod
     def _headers(ctx: RequestContext) -> list[tuple[bytes, bytes]]:
@@ -180,7 +192,7 @@ def _routing_constraints(ctx: RequestContext, scope: Scope) -> None:
             ctx.required_labels[key.strip()] = value.strip()
 
 
-async def _aclose(events: AsyncIterator[bytes]) -> None:
-    aclose = getattr(events, "aclose", None)
+async def _aclose(chunks: AsyncIterator[Chunks]) -> None:
+    aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         await aclose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -11,7 +10,7 @@ from interlock.errors import GatewayError, InvalidRequest
 from interlock.gateway.context import Chunks, Front, Operation, Reply, RequestContext
 from interlock.server.errors import error_body
 
-__all__ = ["OpenAIChatFront", "OpenAIEmbeddingsFront", "validate_chat_body"]
+__all__ = ["OpenAIChatFront", "OpenAIEmbeddingsFront", "OpenAIStreamRenderer", "validate_chat_body"]
 
 
 def _require_model(body: dict[str, Any]) -> str:
@@ -77,23 +76,35 @@ class OpenAIChatFront:
             return reply.raw
         return orjson.dumps(reply.body)
 
-    async def render_stream(self, ctx: RequestContext, chunks: AsyncIterator[Chunks]) -> AsyncIterator[bytes]:
-        wants_usage = ctx.wants_usage
-        async for batch in chunks:
-            events = []
-            for chunk in batch:
-                if not wants_usage:
-                    # usage was asked of the upstream for accounting, not by this client
-                    if chunk.get("usage") and not chunk.get("choices"):
-                        continue
-                    chunk.pop("usage", None)
-                events.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
-            if events:
-                yield b"".join(events)
-        yield b"data: [DONE]\n\n"
+    def stream_renderer(self, ctx: RequestContext) -> OpenAIStreamRenderer:
+        return OpenAIStreamRenderer(ctx.wants_usage)
 
     def render_stream_error(self, err: GatewayError) -> bytes:
         return b"data: " + error_body(err, "openai") + b"\n\n"
+
+
+class OpenAIStreamRenderer:
+    """Chunk batches as OpenAI server-sent events, ending with ``data: [DONE]``."""
+
+    __slots__ = ("_wants_usage",)
+
+    def __init__(self, wants_usage: bool) -> None:
+        self._wants_usage = wants_usage
+
+    def batch(self, chunks: Chunks) -> bytes:
+        if not self._wants_usage:
+            # usage was asked of the upstream for accounting, not by this client
+            kept = []
+            for chunk in chunks:
+                if chunk.get("usage") and not chunk.get("choices"):
+                    continue
+                chunk.pop("usage", None)
+                kept.append(chunk)
+            chunks = kept
+        return b"".join([b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks])
+
+    def close(self) -> bytes:
+        return b"data: [DONE]\n\n"
 
 
 class OpenAIEmbeddingsFront(OpenAIChatFront):
