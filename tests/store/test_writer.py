@@ -58,9 +58,9 @@ def balanced(stats: WriterStats) -> bool:
     return stats.submitted == stats.written + stats.dropped + stats.pending
 
 
-async def test_writes_in_batches_of_at_most_batch_size(store: Store) -> None:
+async def test_writes_in_batches_of_at_most_max_batch(store: Store) -> None:
     spy = Spy(store.requests)
-    writer = RequestLogWriter(spy, batch_size=100, flush_interval=60)
+    writer = RequestLogWriter(spy, batch_size=100, max_batch=100, flush_interval=60)
     for i in range(250):
         writer.submit(make(i))
     await writer.start()
@@ -68,6 +68,18 @@ async def test_writes_in_batches_of_at_most_batch_size(store: Store) -> None:
 
     assert spy.batches == [100, 100, 50]
     assert writer.stats == WriterStats(submitted=250, written=250, dropped=0, failed_batches=0, pending=0)
+    assert len(await store.requests.query(limit=1000)) == 250
+
+
+async def test_a_backlog_is_written_in_larger_transactions(store: Store) -> None:
+    spy = Spy(store.requests)
+    writer = RequestLogWriter(spy, batch_size=10, flush_interval=60)
+    for i in range(250):
+        writer.submit(make(i))
+    await writer.start()
+    await writer.stop()
+
+    assert spy.batches == [80, 80, 80, 10]  # max_batch defaults to 8 x batch_size
     assert len(await store.requests.query(limit=1000)) == 250
 
 
@@ -139,7 +151,9 @@ async def test_dead_database_drops_and_counts_but_never_raises(
 ) -> None:
     url = dead_pg_url if backend == "postgresql" else unopenable_sqlite_url
     store = await Store.open(url, migrate=False)
-    writer = RequestLogWriter(store.requests, capacity=50, batch_size=10, max_retries=1, retry_backoff=0.001)
+    writer = RequestLogWriter(
+        store.requests, capacity=50, batch_size=10, max_batch=10, max_retries=1, retry_backoff=0.001
+    )
     try:
         await writer.start()
         for i in range(80):

@@ -53,9 +53,12 @@ class RequestLogWriter:
 
     Call :meth:`submit` from the event loop's thread (it is not thread-safe). ``batch_size`` and
     ``flush_interval`` set when a batch is written: when that many records wait, or when that much
-    time passed since the last drain, whichever comes first. A batch gets ``max_retries`` more
-    tries after a failure or after ``attempt_timeout`` seconds without an answer, waiting
-    ``retry_backoff`` seconds doubling up to ``max_backoff`` in between, and is then dropped.
+    time passed since the last drain, whichever comes first. A backlog (a busy loop, a slow database)
+    is written up to ``max_batch`` records per transaction (default 8 × ``batch_size``), so the
+    writer catches up instead of paying a transaction's round trips for every ``batch_size`` rows.
+    A batch gets ``max_retries`` more tries after a failure or after ``attempt_timeout`` seconds
+    without an answer, waiting ``retry_backoff`` seconds doubling up to ``max_backoff`` in between,
+    and is then dropped.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class RequestLogWriter:
         *,
         capacity: int = 10_000,
         batch_size: int = 500,
+        max_batch: int | None = None,
         flush_interval: float = 0.5,
         max_retries: int = 3,
         retry_backoff: float = 0.5,
@@ -79,6 +83,7 @@ class RequestLogWriter:
         self._sink = sink
         self._capacity = capacity
         self._batch_size = batch_size
+        self._max_batch = max(batch_size, max_batch if max_batch is not None else 8 * batch_size)
         self._flush_interval = flush_interval
         self._max_retries = max_retries
         self._retry_backoff = retry_backoff
@@ -166,7 +171,7 @@ class RequestLogWriter:
 
     async def _drain(self) -> None:
         while self._buffer:
-            count = min(self._batch_size, len(self._buffer))
+            count = min(self._max_batch, len(self._buffer))
             batch = [self._buffer.popleft() for _ in range(count)]
             written = await self._write(batch)
             if not written and self._stop_requested.is_set():
