@@ -44,6 +44,7 @@ PUBLIC = {
         "Reply",
         "RequestContext",
         "Usage",
+        "has_output",
     },
     "interlock.gateway.chain": {"Next", "Stage", "build_chain"},
     "interlock.providers.base": {"Provider", "UpstreamReply"},

@@ -21,6 +21,7 @@ __all__ = [
     "Reply",
     "RequestContext",
     "Usage",
+    "has_output",
 ]
 
 Operation = Literal["chat", "embeddings"]
@@ -30,6 +31,15 @@ Chunk = dict[str, Any]
 Chunks = list[Chunk]
 """The chunks that arrived together (never empty). Streams move in these batches so that chunks an
 upstream sent in one burst cross every stage once and reach the client in one write."""
+
+
+def has_output(chunk: Chunk) -> bool:
+    """Whether a chunk carries generated output (text or a tool call), not only a role or usage."""
+    choices = chunk.get("choices")
+    if not choices:
+        return False
+    delta = choices[0].get("delta") if isinstance(choices[0], dict) else None
+    return isinstance(delta, dict) and bool(delta.get("content") or delta.get("tool_calls"))
 
 
 @dataclass(frozen=True, slots=True)

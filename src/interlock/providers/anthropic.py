@@ -17,7 +17,7 @@ from urllib.parse import quote
 import orjson
 
 from interlock.errors import GatewayError, InvalidRequest, UpstreamBadResponse, UpstreamStreamBroken
-from interlock.gateway.context import Chunks
+from interlock.gateway.context import Chunks, has_output
 from interlock.providers.anthropic_outbound import openai_request_to_anthropic
 from interlock.providers.anthropic_outbound_reply import (
     AnthropicStreamTranslator,
@@ -75,22 +75,27 @@ class AnthropicProvider:
         payload = self._request(body, stream=True)
         translator = AnthropicStreamTranslator(self.name)
         batches = self._http.event_batches("/v1/messages", payload, headers)
+        waiting_for_output = True
         try:
             async for events in batches:
                 chunks: Chunks = []
-                failure: GatewayError | None = None
                 for event in events:
                     try:
-                        chunks.extend(translator.feed(event.event, self._parse_event(event.data)))
-                    except GatewayError as exc:
-                        failure = exc  # raised after the chunks that came before it are passed on
-                        break
+                        new = translator.feed(event.event, self._parse_event(event.data))
+                    except GatewayError:
+                        if chunks:
+                            yield chunks  # what came before the failure is delivered first
+                        raise
+                    chunks.extend(new)
+                    if waiting_for_output and any(has_output(chunk) for chunk in new):
+                        # the first token leaves before the rest of this read is even parsed
+                        waiting_for_output = False
+                        yield chunks
+                        chunks = []
                     if translator.finished:
                         break
                 if chunks:
                     yield chunks
-                if failure is not None:
-                    raise failure
                 if translator.finished:
                     return
         finally:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from interlock.errors import GatewayError, UpstreamBadResponse, UpstreamStreamBroken
-from interlock.gateway.context import Chunk, Chunks
+from interlock.gateway.context import Chunk, Chunks, has_output
 from interlock.providers.base import UpstreamReply
 from interlock.providers.http import HttpClient, Timeouts
 
@@ -52,26 +52,29 @@ class OpenAIProvider:
             dict(options, include_usage=True) if isinstance(options, dict) else {"include_usage": True}
         )
         batches = self._http.event_batches("/chat/completions", orjson.dumps(body), headers)
+        waiting_for_output = True
         try:
             async for events in batches:
                 chunks: Chunks = []
-                failure: GatewayError | None = None
-                done = False
                 for event in events:
                     if event.data == b"[DONE]":
-                        done = True
-                        break
+                        if chunks:
+                            yield chunks
+                        return
                     try:
-                        chunks.append(self._parse_chunk(event.data))
-                    except GatewayError as exc:
-                        failure = exc  # raised after the chunks that came before it are passed on
-                        break
+                        chunk = self._parse_chunk(event.data)
+                    except GatewayError:
+                        if chunks:
+                            yield chunks  # what came before the failure is delivered first
+                        raise
+                    chunks.append(chunk)
+                    if waiting_for_output and has_output(chunk):
+                        # the first token leaves before the rest of this read is even parsed
+                        waiting_for_output = False
+                        yield chunks
+                        chunks = []
                 if chunks:
                     yield chunks
-                if failure is not None:
-                    raise failure
-                if done:
-                    return
         finally:
             await batches.aclose()
         raise UpstreamStreamBroken(f"upstream '{self.name}' ended the stream before it was complete")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from interlock.errors import GatewayError
 from interlock.gateway.chain import Next
-from interlock.gateway.context import Chunk, Chunks, Reply, RequestContext, Usage
+from interlock.gateway.context import Chunks, Reply, RequestContext, Usage, has_output
 from interlock.store import RequestRecord
 
 __all__ = ["CLIENT_CLOSED", "AccountStage", "to_record", "tpot_seconds"]
@@ -59,7 +59,7 @@ class AccountStage:
             async for batch in chunks:
                 now = time.perf_counter()
                 for chunk in batch:
-                    if _has_output(chunk):
+                    if has_output(chunk):
                         if ctx.first_token_at is None:
                             ctx.first_token_at = now
                         else:
@@ -81,14 +81,6 @@ class AccountStage:
     def _finish(self, ctx: RequestContext) -> None:
         ctx.finished_at = time.perf_counter()
         self._sink(ctx, to_record(ctx))
-
-
-def _has_output(chunk: Chunk) -> bool:
-    choices = chunk.get("choices")
-    if not choices:
-        return False
-    delta = choices[0].get("delta") if isinstance(choices[0], dict) else None
-    return isinstance(delta, dict) and bool(delta.get("content") or delta.get("tool_calls"))
 
 
 def to_record(ctx: RequestContext) -> RequestRecord:
