@@ -10,6 +10,7 @@ of being updated on the request path.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -37,6 +38,10 @@ class Metrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # one series per counter, not two
         self.registry = CollectorRegistry(auto_describe=True)
         self._snapshot = snapshot
+        # prometheus_client's labels() validates and locks on every call (a few µs); the label sets
+        # here are bounded (configured models and deployments, status classes, error kinds), so each
+        # child is looked up once and kept.
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.requests = Counter(
             "interlock_requests",
@@ -90,34 +95,42 @@ class Metrics:
         )
         r.register(_LiveState(snapshot, state, writer_stats))
 
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe(self, ctx: RequestContext, ttft_s: float | None, tpot_s: float | None, cost: float) -> None:
         """Count one finished request."""
         model = ctx.model if ctx.model in self._snapshot.current.models else "unknown"
-        self.requests.labels(model, ctx.operation, f"{ctx.status // 100}xx").inc()
+        child = self._child
+        child(self.requests, model, ctx.operation, f"{ctx.status // 100}xx").inc()
         if ctx.error is not None:
-            self.errors.labels(model, ctx.error.kind).inc()
+            child(self.errors, model, ctx.error.kind).inc()
         elapsed = (ctx.finished_at or ctx.received_at) - ctx.received_at
-        self.duration.labels(model).observe(elapsed)
+        child(self.duration, model).observe(elapsed)
         if ctx.reply_overhead_ms is not None:
             self.overhead.observe(ctx.reply_overhead_ms / 1000.0)
         if ttft_s is not None:
-            self.ttft.labels(model).observe(ttft_s)
+            child(self.ttft, model).observe(ttft_s)
         if tpot_s is not None:
-            self.tpot.labels(model).observe(tpot_s)
+            child(self.tpot, model).observe(tpot_s)
         usage = ctx.usage
         if usage is not None:
-            self.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
-            self.tokens.labels(model, "completion").inc(usage.completion_tokens)
-            self.tokens.labels(model, "cached").inc(usage.cached_tokens)
+            child(self.tokens, model, "prompt").inc(usage.prompt_tokens)
+            child(self.tokens, model, "completion").inc(usage.completion_tokens)
+            child(self.tokens, model, "cached").inc(usage.cached_tokens)
         if cost:
-            self.cost.labels(model).inc(cost)
+            child(self.cost, model).inc(cost)
         for attempt in ctx.attempts:
             deployment_model = attempt.deployment.split("/", 1)[0]
-            self.attempts.labels(deployment_model, attempt.deployment, attempt.outcome).inc()
+            child(self.attempts, deployment_model, attempt.deployment, attempt.outcome).inc()
         if len(ctx.attempts) > 1:
-            self.fallbacks.labels(model).inc()
+            child(self.fallbacks, model).inc()
         if ctx.hedged:
-            self.hedges.labels(model).inc()
+            child(self.hedges, model).inc()
 
 
 class _LiveState(Collector):
