@@ -1,7 +1,8 @@
 """``account``: the outermost stage. Whatever happens inside, record the outcome.
 
 For a stream the record is written when the stream ends — completed, broken or abandoned by the
-client — because only then are the tokens, the cost and the final status known.
+client — because only then are the tokens, the cost and the final status known. The record is made
+in a callback right after the current step of the request's task, so that the reply leaves first.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ class AccountStage:
 
     def _finish(self, ctx: RequestContext) -> None:
         ctx.finished_at = time.perf_counter()
+        # Building the record, metrics and the log entry cost tens of µs: they run just after the
+        # reply (or the stream's end) has been handed to the server, not before it.
+        asyncio.get_running_loop().call_soon(self._record, ctx)
+
+    def _record(self, ctx: RequestContext) -> None:
         self._sink(ctx, to_record(ctx))
 
 
