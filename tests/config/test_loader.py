@@ -95,6 +95,18 @@ def test_wrong_types_and_values() -> None:
         0
     ].startswith("providers.sim-a.kind (line 4):")
     assert "must start with http" in problems(EXAMPLE.replace("http://127.0.0.1:9101", "127.0.0.1:9101"))[0]
+    assert problems(EXAMPLE.replace("http://127.0.0.1:9101", "http://:9101")) == [
+        "providers.sim-a.base_url (line 4): has no host"
+    ]
+    assert problems(EXAMPLE.replace("127.0.0.1:9101", "127.0.0.1:91010")) == [
+        "providers.sim-a.base_url (line 4): has an invalid port"
+    ]
+    bad_header = EXAMPLE.replace(
+        "base_url: http://127.0.0.1:9101/v1", 'base_url: http://h/v1, headers: {"X-A": "a\\r\\nX-B: b"}'
+    )
+    assert problems(bad_header) == [
+        "providers.sim-a.headers (line 4): the value of 'X-A' contains a line break or NUL"
+    ]
     assert problems(
         EXAMPLE.replace(
             "    deployments:\n      - {provider: sim-a", "    deployment:\n      - {provider: sim-a"

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
+import subprocess
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
@@ -413,3 +416,50 @@ def test_sse_parser_gives_the_same_events_however_the_body_is_split(size: int) -
         events.extend(parser.feed(SSE_STREAM[start : start + size]))
     events.extend(parser.close())
     assert [(e.event, e.data) for e in events] == SSE_EXPECTED
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_verifies_the_upstream_and_trusts_what_ssl_cert_file_names(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(json_reply(b'{"data": []}'))
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        untrusted = HttpClient("up", f"https://127.0.0.1:{port}/v1", {}, Timeouts())
+        with pytest.raises(UpstreamConnectError, match="TLS failed"):
+            await untrusted.request_json("GET", "/models")
+        await untrusted.aclose()
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        trusted = HttpClient("up", f"https://127.0.0.1:{port}/v1", {}, Timeouts())
+        parsed, _ = await trusted.request_json("GET", "/models")
+        assert parsed == {"data": []}
+        await trusted.aclose()
+    finally:
+        server.close()

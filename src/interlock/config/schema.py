@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -46,8 +47,27 @@ class ProviderSpec(_Strict):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+        if value is None:
+            return value
+        if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018  # raises on a port that is not a number from 0 to 65535
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        if not parts.hostname:
+            raise ValueError("has no host")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_text(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not name or not name.isascii() or any(c in name for c in " :\r\n\0"):
+                raise ValueError(f"{name!r} is not a valid header name")
+            if any(c in text for c in "\r\n\0"):
+                raise ValueError(f"the value of {name!r} contains a line break or NUL")
         return value
 
 
