@@ -218,8 +218,13 @@ async def test_unsupported_encoding_is_a_bad_response() -> None:
             UpstreamBadResponse,
             "invalid JSON",
         ),
+        (
+            b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 70_000 + b"\r\n",
+            UpstreamBadResponse,
+            "larger than 64 KiB",
+        ),
     ],
-    ids=["nothing", "not-http", "truncated", "html", "bad-json"],
+    ids=["nothing", "not-http", "truncated", "html", "bad-json", "endless-headers"],
 )
 async def test_broken_answers(answer_bytes: bytes, error: type[Exception], words: str) -> None:
     async def answer(box: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -42,6 +42,8 @@ __all__ = [
 
 _HIGH_WATER = 256 * 1024
 """Buffered body bytes at which reading pauses until the consumer catches up."""
+_MAX_HEADER_BYTES = 64 * 1024
+"""A response head (or trailer) larger than this is an upstream fault, not something to buffer."""
 
 
 class TransportError(Exception):
@@ -105,6 +107,7 @@ class Response:
         "_decoder",
         "_done",
         "_error",
+        "_header_bytes",
         "_keep_alive",
         "_last_read",
         "_length_known",
@@ -124,6 +127,7 @@ class Response:
         self._conn: _Connection | None = conn
         self._pool = pool
         self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._header_bytes = 0
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._started = False
@@ -370,6 +374,13 @@ class _Connection(asyncio.Protocol):
                 cause if isinstance(cause, TransportError) else ProtocolError("invalid HTTP response")
             )
             self.close()
+            return
+        if not response._started:
+            # the parser holds an unfinished head itself: bound it
+            response._header_bytes += len(data)
+            if response._header_bytes > _MAX_HEADER_BYTES:
+                response.fail(ProtocolError("response headers larger than 64 KiB"))
+                self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
