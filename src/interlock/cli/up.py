@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -36,6 +38,9 @@ def up(
     workers: Annotated[int | None, typer.Option(help="Worker processes [default: 1].")] = None,
 ) -> None:
     """Start the gateway. Without --config, serve the demo fleet of simulated backends."""
+    # Uvicorn shuts down gracefully on SIGTERM and then raises the signal again; with the default
+    # action that would end the process on the spot and leave the demo simulators running.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with contextlib.ExitStack() as stack:
         if config is not None:
             settings = _load(config)
@@ -81,6 +86,10 @@ def _load(path: Path) -> Settings:
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from None
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
