@@ -143,7 +143,7 @@ def test_retries_and_fallbacks_make_one_span_per_attempt(tmp_path: Path) -> None
         with traced_gateway(text, exporter) as gw:
             response = post(gw, {"model": "chat", "messages": MESSAGES})
             assert response.status_code == 200
-            request, attempts = split(finished(exporter, 2))
+            request, attempts = split(finished(exporter, 3))
     assert [s.name for s in attempts] == ["chat small", "chat large"]
     first, second = attempts
     assert dict(first.attributes or {})["error.type"] == "upstream_error"
