@@ -101,6 +101,11 @@ def test_wrong_types_and_values() -> None:
     assert problems(EXAMPLE.replace("127.0.0.1:9101", "127.0.0.1:91010")) == [
         "providers.sim-a.base_url (line 4): has an invalid port"
     ]
+    assert problems(
+        EXAMPLE.replace("base_url: http://127.0.0.1:9101/v1", "base_url: http://h/v1, proxy: socks5://p:1080")
+    ) == [
+        "providers.sim-a.proxy (line 4): must be an http:// URL with a host (http://[user:password@]host:port)"
+    ]
     bad_header = EXAMPLE.replace(
         "base_url: http://127.0.0.1:9101/v1", 'base_url: http://h/v1, headers: {"X-A": "a\\r\\nX-B: b"}'
     )

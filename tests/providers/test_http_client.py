@@ -5,6 +5,7 @@ way a response can be broken."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import ssl
 import subprocess
@@ -12,6 +13,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -24,6 +26,7 @@ from interlock.errors import (
     UpstreamTimeout,
 )
 from interlock.providers.http import HttpClient, Timeouts
+from interlock.providers.proxy import Proxy, proxy_for
 from interlock.providers.sse import SseParser, SseTooLarge
 from interlock.server.thread import free_port
 
@@ -468,3 +471,129 @@ async def test_tls_verifies_the_upstream_and_trusts_what_ssl_cert_file_names(
         await trusted.aclose()
     finally:
         server.close()
+
+
+class ForwardProxy:
+    """A small HTTP proxy: CONNECT opens a tunnel, an absolute-form request is relayed to its host."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.heads: list[bytes] = []
+        self.refuse = refuse
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.heads.append(head)
+            method, target = head.split(b"\r\n", 1)[0].split()[:2]
+            if method == b"CONNECT":
+                if self.refuse:
+                    writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                    return
+                host, port = target.decode().rsplit(":", 1)
+                up_reader, up_writer = await asyncio.open_connection(host, int(port))
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                url = urlsplit(target.decode())
+                assert url.hostname is not None and url.port is not None
+                up_reader, up_writer = await asyncio.open_connection(url.hostname, url.port)
+                up_writer.write(head)
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+@asynccontextmanager
+async def forward_proxy(refuse: bool = False) -> AsyncIterator[tuple[ForwardProxy, int]]:
+    proxy = ForwardProxy(refuse)
+    server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+    try:
+        yield proxy, server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def test_plain_http_through_a_proxy_names_the_whole_url() -> None:
+    async with upstream(keep_answering) as up, forward_proxy() as (proxy, proxy_port):
+        http = HttpClient(
+            "up", f"http://127.0.0.1:{up.port}/v1", {}, Timeouts(), f"http://u:p%40ss@127.0.0.1:{proxy_port}"
+        )
+        parsed, _ = await http.request_json("POST", "/chat/completions", b"{}")
+        await http.aclose()
+    assert parsed == {"ok": True}
+    head = proxy.heads[0]
+    assert head.startswith(b"POST http://127.0.0.1:%d/v1/chat/completions HTTP/1.1\r\n" % up.port)
+    assert b"Proxy-Authorization: Basic " + base64.b64encode(b"u:p@ss") in head
+
+
+async def test_tls_through_a_connect_tunnel_and_a_refusing_proxy(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(json_reply(b'{"secure": true}'))
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with forward_proxy() as (proxy, proxy_port):
+            http = HttpClient(
+                "up", f"https://127.0.0.1:{port}/v1", {}, Timeouts(), f"http://127.0.0.1:{proxy_port}"
+            )
+            for _ in range(2):  # the tunnelled connection is pooled like any other
+                parsed, _ = await http.request_json("GET", "/models")
+                assert parsed == {"secure": True}
+            await http.aclose()
+        assert len(proxy.heads) == 1
+        assert proxy.heads[0].startswith(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\n" % port)
+
+        async with forward_proxy(refuse=True) as (_, proxy_port):
+            http = HttpClient(
+                "up", f"https://127.0.0.1:{port}/v1", {}, Timeouts(), f"http://127.0.0.1:{proxy_port}"
+            )
+            with pytest.raises(UpstreamConnectError, match="proxy answered CONNECT with 403"):
+                await http.request_json("GET", "/models")
+            await http.aclose()
+    finally:
+        server.close()
+
+
+def test_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert proxy_for("https", "api.openai.com", None) is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://egress:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example, .corp:8443")
+    assert proxy_for("https", "api.openai.com", None) == Proxy("egress", 3128, None)
+    assert proxy_for("http", "api.openai.com", None) is None  # HTTP_PROXY is not set
+    assert proxy_for("https", "vllm.internal.example", None) is None
+    assert proxy_for("https", "gpu.corp", None) is None
+    assert (
+        proxy_for("https", "127.0.0.1", None) is None
+    )  # loopback never goes through the environment's proxy
+    assert proxy_for("https", "localhost", None) is None
+    assert proxy_for("https", "127.0.0.1", "http://explicit:8080") == Proxy("explicit", 8080, None)

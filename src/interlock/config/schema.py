@@ -34,6 +34,8 @@ class ProviderSpec(_Strict):
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)
     keepalive_s: float = Field(4.0, gt=0)
+    proxy: str | None = None
+    """An http:// proxy for this provider; unset, HTTPS_PROXY / HTTP_PROXY / NO_PROXY apply."""
     health_check_interval_s: float | None = Field(None, gt=0)
     """Probe the provider's model list this often; None (the default) turns active checks off."""
 
@@ -58,6 +60,15 @@ class ProviderSpec(_Strict):
             raise ValueError("has an invalid port") from None
         if not parts.hostname:
             raise ValueError("has no host")
+        return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme != "http" or not parts.hostname:
+                raise ValueError("must be an http:// URL with a host (http://[user:password@]host:port)")
         return value
 
     @field_validator("headers")

@@ -43,6 +43,7 @@ class AnthropicProvider:
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
+        proxy: str | None = None,
         default_max_tokens: int = 4096,
         api_version: str = "2023-06-01",
     ) -> None:
@@ -53,7 +54,7 @@ class AnthropicProvider:
         all_headers = {"anthropic-version": api_version, **(headers or {})}
         if api_key:
             all_headers["x-api-key"] = api_key
-        self._http = HttpClient(name, base, all_headers, timeouts or Timeouts())
+        self._http = HttpClient(name, base, all_headers, timeouts or Timeouts(), proxy)
 
     def _request(self, body: dict[str, Any], *, stream: bool) -> bytes:
         request = openai_request_to_anthropic(body, default_max_tokens=self.default_max_tokens)

@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from interlock.providers.proxy import Proxy, open_tunnel
+
 __all__ = [
     "ConnectTimeout",
     "ConnectionClosed",
@@ -412,8 +414,17 @@ class _Connection(asyncio.Protocol):
 class Pool:
     """Keep-alive connections to one origin. Unbounded: concurrency limits live in routing."""
 
-    def __init__(self, origin: Origin, *, connect_s: float, read_s: float, keepalive_s: float) -> None:
+    def __init__(
+        self,
+        origin: Origin,
+        *,
+        connect_s: float,
+        read_s: float,
+        keepalive_s: float,
+        proxy: Proxy | None = None,
+    ) -> None:
         self.origin = origin
+        self._proxy = proxy
         self.read_s = read_s
         self._connect_s = connect_s
         self._keepalive_s = keepalive_s
@@ -455,15 +466,27 @@ class Pool:
     async def _connect(self) -> _Connection:
         loop = self.loop
         origin = self.origin
+        proxy = self._proxy
         try:
             async with asyncio.timeout(self._connect_s):
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(self),
-                    origin.host,
-                    origin.port,
-                    ssl=self._ssl,
-                    server_hostname=origin.host if self._ssl is not None else None,
-                )
+                if proxy is not None and self._ssl is not None:
+                    # TLS end to end inside a CONNECT tunnel
+                    raw = await open_tunnel(proxy, origin.host, origin.port)
+                    conn = _Connection(self)
+                    tls = await loop.start_tls(raw, conn, self._ssl, server_hostname=origin.host)
+                    if tls is None:  # pragma: no cover - the connection closed during the handshake
+                        raise ConnectionResetError("the tunnel closed during the TLS handshake")
+                    conn.connection_made(tls)
+                else:
+                    # a plain-http upstream behind a proxy gets requests in absolute form (HttpClient)
+                    host, port = (proxy.host, proxy.port) if proxy is not None else (origin.host, origin.port)
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(self),
+                        host,
+                        port,
+                        ssl=self._ssl,
+                        server_hostname=origin.host if self._ssl is not None else None,
+                    )
         except TimeoutError:
             raise ConnectTimeout(f"no connection within {self._connect_s:g} s") from None
         self._all.add(conn)

@@ -29,6 +29,7 @@ from interlock.providers.h1 import (
     Response,
     TransportError,
 )
+from interlock.providers.proxy import ProxyRefused, proxy_for
 from interlock.providers.sse import SseEvent, SseParser, SseTooLarge
 
 __all__ = ["HttpClient", "SseEvent", "Timeouts", "error_from_status", "parse_retry_after"]
@@ -56,19 +57,36 @@ class HttpClient:
     context) are added to that request only; a value that could split the header block is dropped.
     """
 
-    def __init__(self, provider: str, base_url: str, headers: Mapping[str, str], timeouts: Timeouts) -> None:
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeouts: Timeouts,
+        proxy: str | None = None,
+    ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         origin = Origin.parse(self.base_url)
+        via = proxy_for(origin.scheme, origin.host, proxy)
         self._prefix = origin.prefix
         fixed = {"Host": origin.host_header, "User-Agent": "interlock", **headers}
+        if via is not None and origin.scheme == "http":
+            # through a proxy, a plain-http request names its whole URL; https goes through a tunnel
+            self._prefix = f"http://{origin.host_header}{origin.prefix}"
+            if via.authorization:
+                fixed["Proxy-Authorization"] = via.authorization
         fixed.setdefault("Accept-Encoding", "gzip, deflate")
         for name, value in fixed.items():
             if not _safe_header(name, value):
                 raise ValueError(f"provider '{provider}': header {name!r} has characters HTTP does not allow")
         self._fixed = "".join(f"{name}: {value}\r\n" for name, value in fixed.items()).encode("latin-1")
         self._pool = Pool(
-            origin, connect_s=timeouts.connect_s, read_s=timeouts.read_s, keepalive_s=timeouts.keepalive_s
+            origin,
+            connect_s=timeouts.connect_s,
+            read_s=timeouts.read_s,
+            keepalive_s=timeouts.keepalive_s,
+            proxy=via,
         )
 
     def _head(
@@ -164,6 +182,8 @@ class HttpClient:
     def _connect_error(self, exc: BaseException) -> GatewayError:
         if isinstance(exc, ConnectTimeout):
             return UpstreamTimeout(f"upstream '{self.provider}' timed out connecting")
+        if isinstance(exc, ProxyRefused):
+            return UpstreamConnectError(f"cannot connect to upstream '{self.provider}': {exc}")
         if isinstance(exc, ssl.SSLError | ssl.CertificateError):
             return UpstreamConnectError(
                 f"cannot connect to upstream '{self.provider}': TLS failed ({_describe(exc)})"

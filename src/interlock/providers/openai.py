@@ -30,12 +30,13 @@ class OpenAIProvider:
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.name = name
         all_headers = dict(headers or {})
         if api_key:
             all_headers["Authorization"] = f"Bearer {api_key}"
-        self._http = HttpClient(name, base_url, all_headers, timeouts or Timeouts())
+        self._http = HttpClient(name, base_url, all_headers, timeouts or Timeouts(), proxy)
 
     async def chat(self, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> UpstreamReply:
         parsed, raw = await self._http.request_json("POST", "/chat/completions", orjson.dumps(body), headers)

@@ -21,8 +21,12 @@ def build_provider(name: str, spec: ProviderSpec) -> Provider:
     api_key = spec.api_key.get_secret_value() if spec.api_key else None
     base_url = spec.base_url or ""
     if spec.kind == "anthropic":
-        return AnthropicProvider(name, base_url, api_key=api_key, headers=spec.headers, timeouts=timeouts)
-    return OpenAIProvider(name, base_url, api_key=api_key, headers=spec.headers, timeouts=timeouts)
+        return AnthropicProvider(
+            name, base_url, api_key=api_key, headers=spec.headers, timeouts=timeouts, proxy=spec.proxy
+        )
+    return OpenAIProvider(
+        name, base_url, api_key=api_key, headers=spec.headers, timeouts=timeouts, proxy=spec.proxy
+    )
 
 
 def build_providers(specs: Mapping[str, ProviderSpec]) -> dict[str, Provider]:
