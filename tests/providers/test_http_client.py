@@ -597,3 +597,21 @@ def test_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     )  # loopback never goes through the environment's proxy
     assert proxy_for("https", "localhost", None) is None
     assert proxy_for("https", "127.0.0.1", "http://explicit:8080") == Proxy("explicit", 8080, None)
+
+
+async def test_a_compressed_body_that_expands_past_the_limit_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("interlock.providers.http.MAX_RESPONSE_BYTES", 1024 * 1024)
+    bomb = gzip.compress(b"\0" * (4 * 1024 * 1024))  # 4 KiB on the wire, 4 MiB decoded
+
+    async def answer(box: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await box.read_request(reader)
+        writer.write(json_reply(bomb, **{"Content-Encoding": "gzip"}))
+        await reader.read()
+
+    async with upstream(answer) as up:
+        http = client(up.port)
+        with pytest.raises(UpstreamBadResponse, match="decodes to more than 1048576 bytes"):
+            await http.request_json("POST", "/x", b"{}")
+        await http.aclose()

@@ -44,6 +44,8 @@ __all__ = [
 
 _HIGH_WATER = 256 * 1024
 """Buffered body bytes at which reading pauses until the consumer catches up."""
+_MAX_DECODED_PIECE = 16 * 1024 * 1024
+"""The most one compressed piece of a streamed body may expand to."""
 _MAX_HEADER_BYTES = 64 * 1024
 """A response head (or trailer) larger than this is an upstream fault, not something to buffer."""
 
@@ -160,10 +162,12 @@ class Response:
             if self._buffered > limit:
                 raise ProtocolError(f"response body larger than {limit} bytes")
             await self._wait()
+        if self._buffered > limit:
+            raise ProtocolError(f"response body larger than {limit} bytes")
         body = b"".join(self._chunks)
         self._chunks.clear()
         self._buffered = 0
-        return self._finish_decoding(body)
+        return self._finish_decoding(body, limit)
 
     async def next_chunk(self) -> bytes | None:
         """The next piece of the body as it arrived (several pieces joined when they queued up);
@@ -176,7 +180,7 @@ class Response:
                 if self._paused:
                     self._resume()
                 if self._decoder is not None:
-                    chunk = self._decoder.feed(chunk)
+                    chunk = self._decoder.feed(chunk, _MAX_DECODED_PIECE)
                     if not chunk:
                         continue
                 return chunk
@@ -212,9 +216,9 @@ class Response:
         if self._error is not None:
             raise self._error
 
-    def _finish_decoding(self, body: bytes) -> bytes:
+    def _finish_decoding(self, body: bytes, limit: int) -> bytes:
         decoder, self._decoder = self._decoder, None
-        return body if decoder is None else decoder.feed(body) + decoder.flush()
+        return body if decoder is None else decoder.feed(body, limit) + decoder.flush()
 
     def _resume(self) -> None:
         self._paused = False
@@ -316,15 +320,20 @@ class _Decoder:
             return cls(zlib.MAX_WBITS, True)  # zlib-wrapped as the spec says; raw deflate as some send
         raise ProtocolError(f"unsupported content encoding {encoding[:40]!r}")
 
-    def feed(self, data: bytes) -> bytes:
+    def feed(self, data: bytes, limit: int) -> bytes:
+        """Decode ``data``; :class:`ProtocolError` if it decodes to more than ``limit`` bytes (a
+        compressed body can expand a thousandfold)."""
         try:
-            return self._z.decompress(data)
+            out = self._z.decompress(data, limit + 1)
         except zlib.error:
             if not self._raw_fallback:
                 raise ProtocolError("body does not decode as its content encoding says") from None
             self._raw_fallback = False
             self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-            return self.feed(data)
+            return self.feed(data, limit)
+        if len(out) > limit or self._z.unconsumed_tail:
+            raise ProtocolError(f"body decodes to more than {limit} bytes")
+        return out
 
     def flush(self) -> bytes:
         try:
