@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import orjson
 
-from interlock.errors import GatewayError, InvalidRequest, UpstreamBadResponse, UpstreamStreamBroken
-from interlock.gateway.context import Chunks, has_output
+from interlock.errors import InvalidRequest, UpstreamBadResponse
+from interlock.gateway.context import Chunks
 from interlock.providers.anthropic_outbound import openai_request_to_anthropic
 from interlock.providers.anthropic_outbound_reply import (
     AnthropicStreamTranslator,
@@ -25,6 +25,7 @@ from interlock.providers.anthropic_outbound_reply import (
 )
 from interlock.providers.base import UpstreamReply
 from interlock.providers.http import HttpClient, Timeouts
+from interlock.providers.sse import SseEvent, chunk_batches
 
 __all__ = ["AnthropicProvider"]
 
@@ -70,38 +71,19 @@ class AnthropicProvider:
             raise UpstreamBadResponse(f"upstream '{self.name}' answered with something other than a message")
         return UpstreamReply(anthropic_response_to_openai(parsed))
 
-    async def chat_stream(
+    def chat_stream(
         self, body: dict[str, Any], headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[Chunks]:
         payload = self._request(body, stream=True)
         translator = AnthropicStreamTranslator(self.name)
         batches = self._http.event_batches("/v1/messages", payload, headers)
-        waiting_for_output = True
-        try:
-            async for events in batches:
-                chunks: Chunks = []
-                for event in events:
-                    try:
-                        new = translator.feed(event.event, self._parse_event(event.data))
-                    except GatewayError:
-                        if chunks:
-                            yield chunks  # what came before the failure is delivered first
-                        raise
-                    chunks.extend(new)
-                    if waiting_for_output and any(has_output(chunk) for chunk in new):
-                        # the first token leaves before the rest of this read is even parsed
-                        waiting_for_output = False
-                        yield chunks
-                        chunks = []
-                    if translator.finished:
-                        break
-                if chunks:
-                    yield chunks
-                if translator.finished:
-                    return
-        finally:
-            await batches.aclose()
-        raise UpstreamStreamBroken(f"upstream '{self.name}' ended the stream before message_stop")
+
+        def convert(event: SseEvent) -> tuple[Chunks, bool]:
+            chunks = translator.feed(event.event, self._parse_event(event.data))
+            return chunks, translator.finished
+
+        incomplete = f"upstream '{self.name}' ended the stream before message_stop"
+        return chunk_batches(batches, convert, incomplete)
 
     def _parse_event(self, data: bytes) -> dict[str, Any]:
         try:

@@ -11,10 +11,11 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import GatewayError, UpstreamBadResponse, UpstreamStreamBroken
-from interlock.gateway.context import Chunk, Chunks, has_output
+from interlock.errors import UpstreamBadResponse, UpstreamStreamBroken
+from interlock.gateway.context import Chunk, Chunks
 from interlock.providers.base import UpstreamReply
 from interlock.providers.http import HttpClient, Timeouts
+from interlock.providers.sse import SseEvent, chunk_batches
 
 __all__ = ["OpenAIProvider"]
 
@@ -44,7 +45,7 @@ class OpenAIProvider:
             raise UpstreamBadResponse(f"upstream '{self.name}' answered without choices")
         return UpstreamReply(parsed, raw)
 
-    async def chat_stream(
+    def chat_stream(
         self, body: dict[str, Any], headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[Chunks]:
         body = dict(body, stream=True)
@@ -53,32 +54,13 @@ class OpenAIProvider:
             dict(options, include_usage=True) if isinstance(options, dict) else {"include_usage": True}
         )
         batches = self._http.event_batches("/chat/completions", orjson.dumps(body), headers)
-        waiting_for_output = True
-        try:
-            async for events in batches:
-                chunks: Chunks = []
-                for event in events:
-                    if event.data == b"[DONE]":
-                        if chunks:
-                            yield chunks
-                        return
-                    try:
-                        chunk = self._parse_chunk(event.data)
-                    except GatewayError:
-                        if chunks:
-                            yield chunks  # what came before the failure is delivered first
-                        raise
-                    chunks.append(chunk)
-                    if waiting_for_output and has_output(chunk):
-                        # the first token leaves before the rest of this read is even parsed
-                        waiting_for_output = False
-                        yield chunks
-                        chunks = []
-                if chunks:
-                    yield chunks
-        finally:
-            await batches.aclose()
-        raise UpstreamStreamBroken(f"upstream '{self.name}' ended the stream before it was complete")
+        incomplete = f"upstream '{self.name}' ended the stream before it was complete"
+        return chunk_batches(batches, self._convert, incomplete)
+
+    def _convert(self, event: SseEvent) -> tuple[Chunks, bool]:
+        if event.data == b"[DONE]":
+            return [], True
+        return [self._parse_chunk(event.data)], False
 
     def _parse_chunk(self, data: bytes) -> Chunk:
         try:

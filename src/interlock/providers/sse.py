@@ -1,10 +1,14 @@
-"""Server-sent events, parsed from bytes as they arrive."""
+"""Server-sent events, parsed from bytes as they arrive, and turned into batches of chunks."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import NamedTuple
 
-__all__ = ["SseEvent", "SseParser", "SseTooLarge"]
+from interlock.errors import GatewayError, UpstreamStreamBroken
+from interlock.gateway.context import Chunks, has_output
+
+__all__ = ["SseEvent", "SseParser", "SseTooLarge", "chunk_batches"]
 
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 """An event (or an unterminated line) larger than this is an upstream fault, not something to buffer."""
@@ -72,3 +76,42 @@ def _parse_block(block: bytes) -> SseEvent | None:
         elif line.startswith(b"event:"):
             name = line[6:].strip().decode("utf-8", errors="replace")
     return SseEvent(name, b"\n".join(data)) if data else None
+
+
+async def chunk_batches(
+    batches: AsyncGenerator[list[SseEvent], None],
+    convert: Callable[[SseEvent], tuple[Chunks, bool]],
+    incomplete: str,
+) -> AsyncIterator[Chunks]:
+    """The adapters' stream loop: event batches in, chunk batches out.
+
+    ``convert`` gives the chunks one event makes and whether it completes the stream; a stream that
+    ends before that raises ``UpstreamStreamBroken(incomplete)``. The chunks of one read leave as one
+    batch, except that the first chunk with output leaves before the rest of its read is even
+    converted; when ``convert`` raises, the chunks converted before the failure are passed on first.
+    """
+    waiting_for_output = True
+    try:
+        async for events in batches:
+            chunks: Chunks = []
+            for event in events:
+                try:
+                    new, done = convert(event)
+                except GatewayError:
+                    if chunks:
+                        yield chunks
+                    raise
+                chunks.extend(new)
+                if done:
+                    if chunks:
+                        yield chunks
+                    return
+                if waiting_for_output and any(has_output(chunk) for chunk in new):
+                    waiting_for_output = False
+                    yield chunks
+                    chunks = []
+            if chunks:
+                yield chunks
+    finally:
+        await batches.aclose()
+    raise UpstreamStreamBroken(incomplete)
