@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from interlock.headers import header_problem
+
 __all__ = [
     "DeploymentSpec",
     "LoggingSpec",
@@ -75,10 +77,9 @@ class ProviderSpec(_Strict):
     @classmethod
     def _header_text(cls, value: dict[str, str]) -> dict[str, str]:
         for name, text in value.items():
-            if not name or not name.isascii() or any(c in name for c in " :\r\n\0"):
-                raise ValueError(f"{name!r} is not a valid header name")
-            if any(c in text for c in "\r\n\0"):
-                raise ValueError(f"the value of {name!r} contains a line break or NUL")
+            problem = header_problem(name, text)
+            if problem:
+                raise ValueError(problem)
         return value
 
 

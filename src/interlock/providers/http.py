@@ -20,6 +20,7 @@ from interlock.errors import (
     UpstreamStreamBroken,
     UpstreamTimeout,
 )
+from interlock.headers import header_problem
 from interlock.providers.h1 import (
     ConnectionClosed,
     ConnectTimeout,
@@ -78,7 +79,7 @@ class HttpClient:
                 fixed["Proxy-Authorization"] = via.authorization
         fixed.setdefault("Accept-Encoding", "gzip, deflate")
         for name, value in fixed.items():
-            if not _safe_header(name, value):
+            if header_problem(name, value):
                 raise ValueError(f"provider '{provider}': header {name!r} has characters HTTP does not allow")
         self._fixed = "".join(f"{name}: {value}\r\n" for name, value in fixed.items()).encode("latin-1")
         self._pool = Pool(
@@ -95,7 +96,7 @@ class HttpClient:
         parts = [f"{method} {self._prefix}{path} HTTP/1.1\r\n".encode("latin-1"), self._fixed, accept]
         if extra:
             for name, value in extra.items():
-                if _safe_header(name, value):
+                if header_problem(name, value) is None:
                     parts.append(f"{name}: {value}\r\n".encode("latin-1"))
         if body is not None:
             parts.append(b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
@@ -206,16 +207,6 @@ class HttpClient:
 
 _ACCEPT_JSON = b"Accept: application/json\r\n"
 _ACCEPT_SSE = b"Accept: text/event-stream\r\n"
-_FORBIDDEN = frozenset("\r\n\0")
-
-
-def _safe_header(name: str, value: str) -> bool:
-    return (
-        bool(name)
-        and name.isascii()
-        and not any(c in _FORBIDDEN or c in " :" for c in name)
-        and not any(c in _FORBIDDEN for c in value)
-    )
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
