@@ -439,26 +439,36 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-async def test_tls_verifies_the_upstream_and_trusts_what_ssl_cert_file_names(
-    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@asynccontextmanager
+async def tls_upstream(certificate: tuple[Path, Path], body: bytes) -> AsyncIterator[int]:
+    """An https upstream with the self-signed certificate, answering every request with ``body``."""
     cert, key = certificate
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(json_reply(b'{"data": []}'))
-            await writer.drain()
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(json_reply(body))
+                await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
             writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls)
-    port = server.sockets[0].getsockname()[1]
     try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def test_tls_verifies_the_upstream_and_trusts_what_ssl_cert_file_names(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, _ = certificate
+    async with tls_upstream(certificate, b'{"data": []}') as port:
         untrusted = HttpClient("up", f"https://127.0.0.1:{port}/v1", {}, Timeouts())
         with pytest.raises(UpstreamConnectError, match="TLS failed"):
             await untrusted.request_json("GET", "/models")
@@ -469,8 +479,6 @@ async def test_tls_verifies_the_upstream_and_trusts_what_ssl_cert_file_names(
         parsed, _ = await trusted.request_json("GET", "/models")
         assert parsed == {"data": []}
         await trusted.aclose()
-    finally:
-        server.close()
 
 
 class ForwardProxy:
@@ -541,25 +549,8 @@ async def test_plain_http_through_a_proxy_names_the_whole_url() -> None:
 async def test_tls_through_a_connect_tunnel_and_a_refusing_proxy(
     certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert, key = certificate
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(cert, key)
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                await reader.readuntil(b"\r\n\r\n")
-                writer.write(json_reply(b'{"secure": true}'))
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls)
-    port = server.sockets[0].getsockname()[1]
-    try:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    async with tls_upstream(certificate, b'{"secure": true}') as port:
         async with forward_proxy() as (proxy, proxy_port):
             http = HttpClient(
                 "up", f"https://127.0.0.1:{port}/v1", {}, Timeouts(), f"http://127.0.0.1:{proxy_port}"
@@ -578,8 +569,6 @@ async def test_tls_through_a_connect_tunnel_and_a_refusing_proxy(
             with pytest.raises(UpstreamConnectError, match="proxy answered CONNECT with 403"):
                 await http.request_json("GET", "/models")
             await http.aclose()
-    finally:
-        server.close()
 
 
 def test_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
