@@ -32,6 +32,7 @@ __all__ = [
     "Target",
     "closed_loop",
     "open_loop",
+    "open_loop_mix",
     "percentile",
 ]
 
@@ -242,11 +243,14 @@ class Samples:
     lag: list[float] = field(default_factory=list)
     overhead: list[float] = field(default_factory=list)
     errors: int = 0
+    rate_limited: int = 0
+    """Of ``errors``, the answers with status 429."""
     elapsed_s: float = 0.0
 
     def add(self, result: Result) -> None:
         if result.status != 200:
             self.errors += 1
+            self.rate_limited += result.status == 429
             return
         self.latency.append((result.done - result.scheduled) * 1000.0)
         self.lag.append((result.sent - result.scheduled) * 1000.0)
@@ -269,21 +273,32 @@ async def open_loop(client: Client, rate: float, duration_s: float, *, drain_s: 
 
     Requests not answered ``drain_s`` after the last send count as errors.
     """
+    return (await open_loop_mix([client], rate, duration_s, drain_s=drain_s))[0]
+
+
+async def open_loop_mix(
+    clients: Sequence[Client], rate: float, duration_s: float, *, drain_s: float = 5.0
+) -> list[Samples]:
+    """Like :func:`open_loop`, request ``i`` going to ``clients[i % len(clients)]``: a traffic mix
+    in a fixed rotation. One :class:`Samples` per client, in order."""
     loop = asyncio.get_running_loop()
-    samples = Samples()
+    per_client = [Samples() for _ in clients]
     total = max(1, round(rate * duration_s))
     interval = 1.0 / rate
-    outstanding = 0
+    outstanding = [0] * len(clients)
     finished = loop.create_future()
     sent_all = False
 
-    def on_result(result: Result) -> None:
-        nonlocal outstanding
-        outstanding -= 1
-        samples.add(result)
-        if sent_all and outstanding == 0 and not finished.done():
-            finished.set_result(None)
+    def on_result_for(slot: int) -> Callback:
+        def on_result(result: Result) -> None:
+            outstanding[slot] -= 1
+            per_client[slot].add(result)
+            if sent_all and not any(outstanding) and not finished.done():
+                finished.set_result(None)
 
+        return on_result
+
+    callbacks = [on_result_for(slot) for slot in range(len(clients))]
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -294,22 +309,26 @@ async def open_loop(client: Client, rate: float, duration_s: float, *, drain_s: 
             # Send everything that is due (the timer can wake a little late): the schedule, not the
             # timer, decides when each request counts from.
             while index < total and start + index * interval <= now:
-                outstanding += 1
-                client.submit(start + index * interval, on_result)
+                slot = index % len(clients)
+                outstanding[slot] += 1
+                clients[slot].submit(start + index * interval, callbacks[slot])
                 index += 1
             if index < total:
                 await asyncio.sleep(max(0.0, start + index * interval - _clock()))
         sent_all = True
-        if outstanding:
+        if any(outstanding):
             try:
                 await asyncio.wait_for(asyncio.shield(finished), drain_s)
             except TimeoutError:
-                samples.errors += outstanding
-        samples.elapsed_s = _clock() - start
+                for slot, left in enumerate(outstanding):
+                    per_client[slot].errors += left
+        elapsed = _clock() - start
+        for samples in per_client:
+            samples.elapsed_s = elapsed
     finally:
         if gc_was_enabled:
             gc.enable()
-    return samples
+    return per_client
 
 
 async def closed_loop(
