@@ -163,6 +163,21 @@ def wait_idle(sim_urls: Sequence[str], timeout_s: float = 120.0) -> None:
     raise RuntimeError("the simulators did not drain")
 
 
+def limiter_line(fleet: Fleet) -> str:
+    """Each deployment's concurrency limit, decreases and refusals, from ``GET /admin/deployments``."""
+    request = urllib.request.Request(
+        fleet.gateway_url + "/admin/deployments", headers={"authorization": f"Bearer {fleet.master_key}"}
+    )
+    with _OPENER.open(request, timeout=10) as response:
+        views = json.loads(response.read())
+    views = views.get("data", views) if isinstance(views, dict) else views
+    return "; ".join(
+        f"{v['id']} limit {v['concurrency_limit']} decreases {v.get('limit_decreases')} "
+        f"refused {v['rejected']}"
+        for v in views
+    )
+
+
 def _clients(targets: Sequence[Target]) -> list[Client]:
     return [Client(target) for target in targets]
 
@@ -236,6 +251,7 @@ async def measure(fleet: Fleet, mix: Sequence[Variant], capacity: float, seconds
             for path, clients in (("direct", direct), ("gateway", gw)):
                 wait_idle(sims)
                 phases.append(await run_phase(path, clients, load, capacity, seconds))
+            print(f"  after {load:.0%}: {limiter_line(fleet)}", flush=True)
     finally:
         for client in (*gw, *direct):
             client.close()

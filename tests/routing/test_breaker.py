@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from interlock.routing.breaker import Breaker, BreakerPolicy, BreakerState
+from interlock.routing.latency import Judgement, LatencyKind, LatencySample
 
 
 class Clock:
@@ -54,10 +55,25 @@ def test_old_calls_leave_the_window() -> None:
 def test_slow_calls_open_it() -> None:
     breaker, _ = make(consecutive_failures=0, min_calls=4, slow_call_s=1.0, slow_call_rate=0.75)
     for _ in range(3):
-        breaker.record(ok=True, ttft_s=2.0)
-    breaker.record(ok=True, ttft_s=0.1)
+        breaker.record(ok=True, slow=True)
+    breaker.record(ok=True, slow=False)
     assert breaker.state is BreakerState.OPEN
     assert breaker.snapshot().slow_rate == 0.75
+
+
+def judgement(kind: LatencyKind, seconds: float, ratio: float | None, excess_s: float = 1.0) -> Judgement:
+    return Judgement(LatencySample(kind, seconds, 100), ratio, excess_s)
+
+
+def test_slowness_is_judged_against_the_shape_of_the_request() -> None:
+    breaker, _ = make(slow_call_s=1.0, slow_call_ratio=5.0)
+    # a stream's first token past slow_call_s is slow; a long complete answer is not, by its duration
+    assert breaker.is_slow(judgement("first_token", 2.0, 1.0))
+    assert not breaker.is_slow(judgement("answer", 30.0, 1.1))
+    # any kind running five times slower than its recent best for its size is
+    assert breaker.is_slow(judgement("answer", 30.0, 6.0))
+    assert not breaker.is_slow(judgement("answer", 30.0, None))  # no baseline yet
+    assert not breaker.is_slow(judgement("embedding", 0.004, 8.0, excess_s=0.003))  # 3 ms is jitter
 
 
 def test_half_open_probe_success_closes_it() -> None:

@@ -150,6 +150,10 @@ class BreakerSpec(_Strict):
     min_calls: int = Field(10, ge=1)
     failure_rate: float = Field(0.5, gt=0, le=1)
     slow_call_ms: float | None = Field(None, gt=0)
+    """A stream whose first token takes longer than this counts as slow."""
+    slow_call_ratio: float | None = Field(5.0, gt=1)
+    """A call this many times slower than the deployment's recent best for requests of its shape
+    (first token for streams, time per output token for complete answers) counts as slow."""
     slow_call_rate: float = Field(0.8, gt=0, le=1)
     consecutive_failures: int = Field(5, ge=0)
     open_s: float = Field(5, gt=0)
@@ -165,21 +169,30 @@ class HedgeSpec(_Strict):
     quantile: float = Field(0.95, gt=0, lt=1)
     """Hedge when no first token has arrived by this quantile of the deployment's recent TTFTs."""
     min_delay_ms: float = Field(50, ge=0)
+    answer_factor: float = Field(3.0, ge=1)
+    """For a complete (non-streamed) answer: hedge after this multiple of the time an answer of up
+    to ``max_tokens`` takes on the deployment at its recent best."""
     budget_ratio: float = Field(0.1, ge=0, le=1)
     """At most this share of requests may be hedged (over a 10 s window)."""
 
 
 class ConcurrencySpec(_Strict):
-    """Adaptive concurrency per deployment (AIMD on time to first token)."""
+    """Adaptive concurrency per deployment, learned from latency judged by request shape and from the
+    upstream's own overload answers (docs/routing.md, "Capacity control")."""
 
     adaptive: bool = True
-    initial_limit: int = Field(32, ge=1)
+    initial_limit: int = Field(64, ge=1)
     min_limit: int = Field(2, ge=1)
     max_limit: int = Field(1024, ge=1)
     queue_size: int = Field(256, ge=0)
-    max_wait_ms: float = Field(2000, ge=0)
+    queue_ratio: float = Field(0.5, ge=0)
+    """At most this many waiters per unit of the limit (and at most ``queue_size``)."""
+    max_wait_ms: float = Field(1000, ge=0)
     latency_tolerance: float = Field(2.0, gt=1)
-    """The limit shrinks when TTFT exceeds this multiple of the best recent TTFT."""
+    """The limit shrinks when streams' first tokens (or embeddings calls) run this many times slower
+    than their recent best for requests of the same size."""
+    answer_tolerance: float = Field(2.5, gt=1)
+    """The same for complete answers' time per output token."""
 
 
 class SloSpec(_Strict):

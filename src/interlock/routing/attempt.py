@@ -21,37 +21,45 @@ from interlock.errors import (
 )
 from interlock.gateway.context import Attempt, Chunks, Reply, RequestContext
 from interlock.providers.base import Provider
+from interlock.routing.balancers.base import prompt_text
+from interlock.routing.latency import Judgement, LatencySample
 from interlock.routing.retry import classify
 from interlock.routing.snapshot import Deployment, ModelRoute
 from interlock.routing.state import RoutingState
 from interlock.telemetry.tracing import NO_TRACER, AttemptSpan, Tracer
 
-__all__ = ["run_attempt"]
+__all__ = ["latency_sample", "run_attempt"]
 
 
 class _Settlement:
     """Settle an attempt's bookkeeping exactly once."""
 
-    __slots__ = ("_breaker", "_deployment", "_limiter", "_load", "done")
+    __slots__ = ("_breaker", "_deployment", "_latency", "_limiter", "_load", "done", "judgement")
 
     def __init__(self, state: RoutingState, model: ModelRoute, deployment: Deployment) -> None:
         self._breaker = state.breaker(model, deployment)
         self._limiter = state.limiter(model, deployment)
+        self._latency = state.latency(deployment)
         self._load = state.load
         self._deployment = deployment.id
         self.done = False
+        self.judgement: Judgement | None = None
 
-    def first_token(self, ttft_s: float) -> None:
-        """A stream's first chunk is in: balancers learn its TTFT now, not when it ends."""
-        self._load.observe_ttft(self._deployment, ttft_s)
+    def first_token(self, sample: LatencySample) -> None:
+        """A stream's first chunk is in: it is judged (and balancers learn it) now, not at its end."""
+        self.judgement = self._latency.judge(sample)
+        self._load.observe(self._deployment, sample)
 
-    def success(self, ttft_s: float, observed: bool = False) -> None:
+    def success(self, sample: LatencySample | None = None) -> None:
+        """The call succeeded: a complete answer with its latency, or a stream that ran to its end."""
         if not self._finish():
             return
-        if not observed:
-            self._load.observe_ttft(self._deployment, ttft_s)
-        self._limiter.release(ttft_s)
-        self._breaker.record(True, ttft_s)
+        if sample is not None:
+            self.judgement = self._latency.judge(sample)
+            self._load.observe(self._deployment, sample)
+        judgement = self.judgement
+        self._limiter.release(judgement)
+        self._breaker.record(True, slow=judgement is not None and self._breaker.is_slow(judgement))
 
     def failure(self, err: GatewayError) -> None:
         if not self._finish():
@@ -78,6 +86,33 @@ class _Settlement:
         self.done = True
         self._load.finish(self._deployment)
         return True
+
+
+def latency_sample(ctx: RequestContext, seconds: float, reply: Reply | None) -> LatencySample:
+    """The comparable latency of a call that answered (see :mod:`interlock.routing.latency`)."""
+    if ctx.stream:
+        return LatencySample("first_token", seconds, len(prompt_text(ctx.body)) // 4)
+    if ctx.operation == "embeddings":
+        return LatencySample("embedding", seconds, _input_chars(ctx.body.get("input")) // 4)
+    return LatencySample("answer", seconds, _output_tokens(ctx, reply))
+
+
+def _output_tokens(ctx: RequestContext, reply: Reply | None) -> int:
+    usage = reply.body.get("usage") if reply is not None and reply.body is not None else None
+    if isinstance(usage, dict):
+        tokens = usage.get("completion_tokens")
+        if isinstance(tokens, int) and tokens >= 0:
+            return tokens
+    asked = ctx.body.get("max_completion_tokens") or ctx.body.get("max_tokens")
+    return asked if isinstance(asked, int) and asked > 0 else 16
+
+
+def _input_chars(value: object) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return sum(len(item) if isinstance(item, str) else 4 * len(item) for item in value)
+    return 0
 
 
 async def run_attempt(
@@ -120,10 +155,10 @@ async def run_attempt(
     ttft = time.perf_counter() - called
     reply.deployment = deployment
     if reply.stream is None:
-        settle.success(ttft)
+        settle.success(latency_sample(ctx, ttft, reply))
         span.end("ok")
     else:
-        settle.first_token(ttft)
+        settle.first_token(latency_sample(ctx, ttft, None))
         reply.stream = _settle_at_end(ctx, reply.stream, settle, ttft, span)
     _record(ctx, deployment, "ok", started)
     return reply
@@ -176,7 +211,7 @@ async def _settle_at_end(
     finally:
         # a stream that ran to its end succeeded; one closed early (the client left) says nothing
         if completed:
-            settle.success(ttft, observed=True)
+            settle.success()
             span.end("ok", None, ctx.usage)
         else:
             settle.abandon()

@@ -10,7 +10,10 @@
 
 The window is a ring of time buckets, so the rates describe the last ``window_s`` seconds, not the
 whole history. A fast 429 counts as a failure: a rate-limited backend must not look "fast". A call
-whose time to first token exceeds ``slow_call_s`` counts as slow even when it succeeds.
+counts as slow, even when it succeeds, when it ran ``slow_call_ratio`` times slower than the
+deployment's recent best for requests of its shape (:mod:`interlock.routing.latency`), or — for a
+stream — when its first token took longer than ``slow_call_s``. A complete answer is never judged by
+its raw duration: a long answer is not a slow server.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from interlock.routing.latency import Judgement
 from interlock.routing.window import SlidingCounts
 
 __all__ = ["Breaker", "BreakerPolicy", "BreakerSnapshot", "BreakerState"]
@@ -42,6 +46,7 @@ class BreakerPolicy:
     min_calls: int = 10
     failure_rate: float = 0.5
     slow_call_s: float | None = None
+    slow_call_ratio: float | None = 5.0
     slow_call_rate: float = 0.8
     consecutive_failures: int = 5
     open_s: float = 5.0
@@ -114,14 +119,26 @@ class Breaker:
             return self._clock() >= self._open_until
         return self._in_probe < self.policy.half_open_probes
 
-    def record(self, ok: bool, ttft_s: float | None = None) -> None:
-        """The outcome of one call that :meth:`allows` let through."""
-        slow = (
-            ok
-            and ttft_s is not None
-            and self.policy.slow_call_s is not None
-            and ttft_s > self.policy.slow_call_s
+    def is_slow(self, judgement: Judgement) -> bool:
+        """Whether a successful call counts as slow (see the module docstring)."""
+        policy = self.policy
+        sample = judgement.sample
+        if (
+            policy.slow_call_s is not None
+            and sample.kind == "first_token"
+            and sample.seconds > policy.slow_call_s
+        ):
+            return True
+        return (
+            policy.slow_call_ratio is not None
+            and judgement.ratio is not None
+            and judgement.ratio >= policy.slow_call_ratio
+            and judgement.excess_s >= 0.05
         )
+
+    def record(self, ok: bool, slow: bool = False) -> None:
+        """The outcome of one call that :meth:`allows` let through."""
+        slow = ok and slow
         if self.state is BreakerState.HALF_OPEN:
             self._in_probe = max(0, self._in_probe - 1)
             if not ok or slow:

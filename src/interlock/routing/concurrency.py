@@ -1,10 +1,21 @@
-"""Adaptive concurrency per deployment: AIMD on time to first token, with a bounded queue.
+"""Adaptive concurrency per deployment: how many calls it may have in flight, learned from its answers.
 
-The limit grows by about one for every ``limit`` calls whose first token came quickly, and shrinks by
-10 % when one came slower than ``tolerance`` times the best recent first-token time, or when the
-upstream said it was overloaded. Requests over the limit wait in a FIFO queue; a full queue or a
-wait longer than ``max_wait_s`` becomes a fast 429 with ``Retry-After`` instead of a pile of
-timeouts.
+The limit follows the deployment's own signals, judged like with like (:mod:`interlock.routing.latency`):
+a stream by its time to first token, a complete answer by its time per output token, an embeddings
+call by its time — each against the deployment's recent best for requests of the same shape. So a
+long answer never reads as overload; queueing in the upstream (its first tokens coming later, its
+answers slower per token than their size explains) and its own 429 / 503 answers do.
+
+- **Growth**: while no call has been slow, the limit grows by one for each call that finished with
+  the limit in use (doubling per round trip, like TCP's slow start); after a decrease it grows as
+  fast again once calls run within 25 % of their baseline, and by about one per ``limit`` calls
+  while they are slower than that but not slow.
+- **Decrease**: a slow call or an overload answer cuts the limit to 90 % of what was in flight (so a
+  limit far above the traffic falls at once to where the trouble began), at most once per latency of
+  the call that reported it: the calls already in flight were admitted under the old limit.
+- **Queue**: requests over the limit wait first in, first out, at most ``limit × queue_ratio`` of them
+  and at most ``max_wait_s``; beyond that the answer is a fast 429 with ``Retry-After`` — at
+  saturation a quick "no" beats a slow "yes" for every request behind it.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from interlock.errors import RateLimited
+from interlock.routing.latency import Judgement
 
 __all__ = ["ConcurrencyLimiter", "LimiterPolicy"]
 
@@ -23,13 +35,20 @@ __all__ = ["ConcurrencyLimiter", "LimiterPolicy"]
 @dataclass(frozen=True, slots=True)
 class LimiterPolicy:
     adaptive: bool = True
-    initial_limit: int = 32
+    initial_limit: int = 64
     min_limit: int = 2
     max_limit: int = 1024
     queue_size: int = 256
-    max_wait_s: float = 2.0
+    queue_ratio: float = 0.5
+    max_wait_s: float = 1.0
     tolerance: float = 2.0
-    baseline_window_s: float = 30.0
+    """A stream's first token (or an embeddings call) this many times slower than its baseline is slow."""
+    answer_tolerance: float = 2.5
+    """The same for a complete answer's time per token: decode slows as an engine batches more
+    sequences, which is throughput, not overload."""
+    min_excess_s: float = 0.05
+    """And slower by at least this much: against an upstream that answers in a millisecond,
+    scheduling jitter is not overload."""
 
 
 class ConcurrencyLimiter:
@@ -42,10 +61,10 @@ class ConcurrencyLimiter:
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._clock = clock
-        self._best_ttft = float("inf")
-        self._best_at = 0.0
-        self._last_decrease = 0.0
+        self._slow_start = True
+        self._quiet_until = 0.0
         self.rejected = 0
+        self.decreases = 0
 
     @property
     def queued(self) -> int:
@@ -54,12 +73,17 @@ class ConcurrencyLimiter:
     def has_room(self) -> bool:
         return self.in_flight < int(self.limit)
 
+    def queue_room(self) -> int:
+        """How many more requests may wait in line now."""
+        cap = min(self.policy.queue_size, max(1, int(self.limit * self.policy.queue_ratio)))
+        return max(0, cap - len(self._waiters))
+
     async def acquire(self) -> None:
         """Take a slot, waiting in line if needed; raise ``RateLimited`` when overloaded."""
         if self.in_flight < int(self.limit) and not self._waiters:
             self.in_flight += 1
             return
-        if len(self._waiters) >= self.policy.queue_size:
+        if self.queue_room() <= 0:
             self.rejected += 1
             raise self._overloaded("its queue is full")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -77,11 +101,20 @@ class ConcurrencyLimiter:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
 
-    def release(self, ttft_s: float | None = None, overloaded: bool = False) -> None:
-        """Give the slot back, with what the call taught about the deployment's capacity."""
-        if self.policy.adaptive:
-            self._adapt(ttft_s, overloaded)
+    def release(self, judgement: Judgement | None = None, overloaded: bool = False) -> None:
+        """Give the slot back, with what the call taught about the deployment's capacity: its latency
+        judged against its shape (None when it says nothing), or an overload answer."""
+        if self.policy.adaptive and (judgement is not None or overloaded):
+            self._adapt(judgement, overloaded)
         self._release_slot()
+
+    def is_slow(self, judgement: Judgement) -> bool:
+        """Whether a call's latency says the deployment is over its capacity."""
+        if judgement.ratio is None or judgement.excess_s < self.policy.min_excess_s:
+            return False
+        policy = self.policy
+        tolerance = policy.answer_tolerance if judgement.sample.kind == "answer" else policy.tolerance
+        return judgement.ratio > tolerance
 
     def _release_slot(self) -> None:
         self.in_flight -= 1
@@ -91,23 +124,27 @@ class ConcurrencyLimiter:
                 self.in_flight += 1
                 waiter.set_result(None)
 
-    def _adapt(self, ttft_s: float | None, overloaded: bool) -> None:
-        now = self._clock()
+    def _adapt(self, judgement: Judgement | None, overloaded: bool) -> None:
         policy = self.policy
-        if ttft_s is not None and (
-            ttft_s <= self._best_ttft or now - self._best_at > policy.baseline_window_s
-        ):
-            self._best_ttft, self._best_at = ttft_s, now
-        # relative to the best recent TTFT, with an absolute floor: against an upstream that answers
-        # in 0.3 ms, a millisecond of scheduling jitter is not overload
-        slow = ttft_s is not None and ttft_s > max(self._best_ttft * policy.tolerance, self._best_ttft + 0.05)
-        if overloaded or slow:
-            # at most one decrease per baseline latency, so one burst does not collapse the limit
-            if now - self._last_decrease >= max(self._best_ttft, 0.05):
-                self.limit = max(float(policy.min_limit), self.limit * 0.9)
-                self._last_decrease = now
-        elif ttft_s is not None and self.in_flight >= int(self.limit) - 1:
-            self.limit = min(float(policy.max_limit), self.limit + 1.0 / self.limit)
+        if overloaded or (judgement is not None and self.is_slow(judgement)):
+            now = self._clock()
+            self._slow_start = False
+            if now >= self._quiet_until:
+                # cut to where the trouble began, but not below half the limit on one report: the
+                # slow call may have finished while few others were in flight
+                in_use = max(float(self.in_flight), self.limit / 2)
+                self.limit = max(float(policy.min_limit), min(self.limit, in_use) * 0.9)
+                self.decreases += 1
+                seconds = judgement.sample.seconds if judgement is not None else 0.0
+                self._quiet_until = now + min(max(seconds, 0.05), 2.0)
+            return
+        # back at its best: grow as fast as at the start; merely not slow: grow by AIMD's rule
+        healthy = judgement is not None and judgement.ratio is not None and judgement.ratio < 1.25
+        fast = self._slow_start or healthy
+        in_use = self.in_flight >= (self.limit / 2 if fast else int(self.limit) - 1) or bool(self._waiters)
+        if in_use:
+            step = 1.0 if fast else 1.0 / self.limit
+            self.limit = min(float(policy.max_limit), self.limit + step)
 
     def _overloaded(self, why: str) -> RateLimited:
         wait = max(1.0, self.policy.max_wait_s)

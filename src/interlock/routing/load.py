@@ -1,11 +1,13 @@
 """Live load and latency of each deployment, as the balancers see it.
 
-Peak-EWMA of time to first token (as in Finagle and Linkerd): a sample above the average replaces it
-at once, so a replica that turns slow is noticed on its first slow answer; below the average it
-decays in with a time-based weight, so a recovered replica earns traffic back gradually. A failure
-counts as a sample of ``failure_penalty_s``; a ``Retry-After`` keeps the deployment out until it
-passes. The clock is injected so the replica-routing simulation can run the same code on virtual
-time.
+Peak-EWMA (as in Finagle and Linkerd): a sample above the average replaces it at once, so a replica
+that turns slow is noticed on its first slow answer; below the average it decays in with a
+time-based weight, so a recovered replica earns traffic back gradually. Averages are kept per kind
+of latency and compared like with like (:mod:`interlock.routing.latency`): streams' time to first
+token, complete answers' time per output token, embeddings calls' time — a long answer is not a
+slow server. A failure counts as a first-token sample of ``failure_penalty_s`` and multiplies the
+other averages tenfold; a ``Retry-After`` keeps the deployment out until it passes. The clock is
+injected so the replica-routing simulation can run the same code on virtual time.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from interlock.routing.latency import LatencyKind, LatencySample
 
 __all__ = ["DeploymentLoad", "LoadTracker"]
 
@@ -30,6 +34,18 @@ class DeploymentLoad:
     requests: int = 0
     failures: int = 0
     ttft_samples: list[float] = field(default_factory=list)
+    other: dict[LatencyKind, tuple[float, float]] = field(default_factory=dict)
+    """Peak-EWMA of the other kinds of latency: kind → (average, when last sampled)."""
+
+    def cost_of(self, kind: LatencyKind, now: float, decay_s: float) -> float:
+        """Expected wait for a new request of ``kind``: its own kind's average when measured, else
+        the first-token one."""
+        if kind != "first_token":
+            entry = self.other.get(kind)
+            if entry is not None:
+                average, at = entry
+                return average * math.exp(-max(0.0, now - at) / decay_s) * (self.in_flight + 1)
+        return self.cost(now, decay_s)
 
     def cost(self, now: float, decay_s: float) -> float:
         """Peak-EWMA cost: expected wait for a new request (latency × queue position).
@@ -68,8 +84,8 @@ class LoadTracker:
             load = self._loads[deployment_id] = DeploymentLoad()
         return load
 
-    def cost(self, deployment_id: str) -> float:
-        return self.get(deployment_id).cost(self.clock(), self._decay_s)
+    def cost(self, deployment_id: str, kind: LatencyKind = "first_token") -> float:
+        return self.get(deployment_id).cost_of(kind, self.clock(), self._decay_s)
 
     def blocked(self, deployment_id: str) -> bool:
         """Inside a ``Retry-After`` period."""
@@ -92,10 +108,27 @@ class LoadTracker:
         if len(load.ttft_samples) > 2 * self._keep:
             del load.ttft_samples[: -self._keep]
 
+    def observe(self, deployment_id: str, sample: LatencySample) -> None:
+        """A successful call's latency, of whatever kind."""
+        if sample.kind == "first_token":
+            self.observe_ttft(deployment_id, sample.seconds)
+            return
+        load = self.get(deployment_id)
+        now = self.clock()
+        value = sample.value
+        entry = load.other.get(sample.kind)
+        if entry is not None and value <= entry[0]:
+            weight = math.exp(-(now - entry[1]) / self._decay_s)
+            value = entry[0] * weight + value * (1.0 - weight)
+        load.other[sample.kind] = (value, now)
+
     def observe_failure(self, deployment_id: str, retry_after_s: float | None = None) -> None:
         load = self.get(deployment_id)
         load.failures += 1
         self._sample(load, self._penalty_s)
+        now = self.clock()
+        for kind, (average, _) in list(load.other.items()):
+            load.other[kind] = (average * 10.0, now)
         if retry_after_s:
             load.blocked_until = max(load.blocked_until, self.clock() + retry_after_s)
 

@@ -30,7 +30,7 @@ from interlock.errors import (
 )
 from interlock.gateway.context import Reply, RequestContext
 from interlock.providers.base import Provider
-from interlock.routing.attempt import run_attempt
+from interlock.routing.attempt import latency_sample, run_attempt
 from interlock.routing.balancers import RouteHints, prompt_text
 from interlock.routing.hedge import hedged
 from interlock.routing.retry import RetryPolicy, backoff_delay, classify
@@ -156,7 +156,7 @@ class Router:
             return await self._attempt(ctx, model, deployment)
         budget = self.state.hedge_budget(model)
         budget.on_request()
-        delay = self._hedge_delay(model, deployment)
+        delay = self._hedge_delay(ctx, model, deployment)
         if delay is None:
             return await self._attempt(ctx, model, deployment)
 
@@ -175,13 +175,22 @@ class Router:
         provider = self._providers[deployment.provider]
         return run_attempt(ctx, model, deployment, provider, self.state, self._tracer)
 
-    def _hedge_delay(self, model: ModelRoute, deployment: Deployment) -> float | None:
+    def _hedge_delay(self, ctx: RequestContext, model: ModelRoute, deployment: Deployment) -> float | None:
+        """How long the first attempt runs alone: for a stream, the deployment's recent p95 (by
+        default) time to first token; for a complete answer, a multiple of what an answer of up to
+        ``max_tokens`` takes there at its recent best — a long answer is not a slow one."""
         if len(model.deployments) < 2:
             return None
-        quantile = self.state.load.ttft_quantile(deployment.id, model.spec.hedge.quantile)
-        if quantile is None:
+        spec = model.spec.hedge
+        if ctx.stream:
+            delay = self.state.load.ttft_quantile(deployment.id, spec.quantile)
+        else:
+            sample = latency_sample(ctx, 0.0, None)
+            expected = self.state.latency(deployment).expected(sample.kind, sample.size)
+            delay = None if expected is None else expected * spec.answer_factor
+        if delay is None:
             return None
-        return max(quantile, model.spec.hedge.min_delay_ms / 1000)
+        return max(delay, spec.min_delay_ms / 1000)
 
     def _pick(
         self, ctx: RequestContext, model: ModelRoute, hints: RouteHints, tried: set[str]

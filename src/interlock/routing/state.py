@@ -23,6 +23,7 @@ from interlock.routing.balancers import (
 )
 from interlock.routing.breaker import Breaker, BreakerPolicy
 from interlock.routing.concurrency import ConcurrencyLimiter, LimiterPolicy
+from interlock.routing.latency import LatencyModel
 from interlock.routing.load import LoadTracker
 from interlock.routing.retry import RetryBudget, RetryPolicy
 from interlock.routing.snapshot import Deployment, ModelRoute
@@ -50,6 +51,7 @@ def breaker_policy(route: ModelRoute) -> BreakerPolicy:
         min_calls=spec.min_calls,
         failure_rate=spec.failure_rate,
         slow_call_s=spec.slow_call_ms / 1000 if spec.slow_call_ms else None,
+        slow_call_ratio=spec.slow_call_ratio,
         slow_call_rate=spec.slow_call_rate,
         consecutive_failures=spec.consecutive_failures,
         open_s=spec.open_s,
@@ -68,8 +70,10 @@ def limiter_policy(route: ModelRoute, deployment: Deployment) -> LimiterPolicy:
         min_limit=min(spec.min_limit, ceiling),
         max_limit=ceiling,
         queue_size=spec.queue_size,
+        queue_ratio=spec.queue_ratio,
         max_wait_s=spec.max_wait_ms / 1000,
         tolerance=spec.latency_tolerance,
+        answer_tolerance=spec.answer_tolerance,
     )
 
 
@@ -84,6 +88,7 @@ class RoutingState:
         """Deployments whose provider failed its last active health check."""
         self._breakers: dict[str, Breaker] = {}
         self._limiters: dict[str, ConcurrencyLimiter] = {}
+        self._latency: dict[str, LatencyModel] = {}
         self._balancers: dict[str, Balancer] = {}
         self._budgets: dict[str, RetryBudget] = {}
         self._hedges: dict[str, RetryBudget] = {}
@@ -100,6 +105,13 @@ class RoutingState:
             policy = limiter_policy(route, deployment)
             limiter = self._limiters[deployment.id] = ConcurrencyLimiter(deployment.id, policy, self.clock)
         return limiter
+
+    def latency(self, deployment: Deployment) -> LatencyModel:
+        """The deployment's latency baselines per kind and size of request."""
+        model = self._latency.get(deployment.id)
+        if model is None:
+            model = self._latency[deployment.id] = LatencyModel(clock=self.clock)
+        return model
 
     def budget(self, route: ModelRoute) -> RetryBudget:
         budget = self._budgets.get(route.name)

@@ -46,6 +46,7 @@ def deployment_status(snapshot: RoutingSnapshot, state: RoutingState) -> list[di
                     "concurrency_limit": int(limiter.limit),
                     "queued": limiter.queued,
                     "rejected": limiter.rejected,
+                    "limit_decreases": limiter.decreases,
                     "disabled": disabled,
                     "health_check_failing": unhealthy,
                     "price": {"input": deployment.price_input, "output": deployment.price_output},

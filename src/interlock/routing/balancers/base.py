@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from interlock.routing.latency import LatencyKind
 from interlock.routing.snapshot import Deployment
 
 __all__ = ["Balancer", "RouteHints", "prompt_text"]
@@ -19,6 +20,15 @@ class RouteHints:
     body: Mapping[str, Any] | None = None
     prompt: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def latency_kind(self) -> LatencyKind:
+        """Which latency judges a request like this one: a stream's first token, a complete
+        answer's time per token, or an embeddings call's time."""
+        body = self.body or {}
+        if body.get("stream") is True:
+            return "first_token"
+        return "answer" if "messages" in body else "embedding"
 
     def prompt_text(self) -> str:
         """The prompt as one string (rendered once, on first use)."""

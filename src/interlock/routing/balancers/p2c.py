@@ -1,7 +1,7 @@
 """Power of two choices over peak-EWMA cost — the default balancer.
 
 Two distinct candidates are drawn at random and the one with the lower expected wait
-(peak-EWMA time to first token × (in flight + 1), divided by weight) wins. Deployments inside a
+(peak-EWMA latency of the request's kind × (in flight + 1), divided by weight) wins. Deployments inside a
 ``Retry-After`` period lose to any that are not. Two random choices avoid the herd behaviour of
 always picking the single best, at O(1) cost per decision whatever the number of deployments.
 """
@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 
 from interlock.routing.balancers.base import RouteHints
+from interlock.routing.latency import LatencyKind
 from interlock.routing.load import LoadTracker
 from interlock.routing.snapshot import Deployment
 
@@ -32,9 +33,10 @@ class PeakEwmaP2C:
         if second >= first:
             second += 1
         a, b = candidates[first], candidates[second]
-        return a if self._score(a) <= self._score(b) else b
+        kind = hints.latency_kind
+        return a if self._score(a, kind) <= self._score(b, kind) else b
 
-    def _score(self, deployment: Deployment) -> float:
+    def _score(self, deployment: Deployment, kind: LatencyKind) -> float:
         load = self._load
-        cost = load.cost(deployment.id) / deployment.weight
+        cost = load.cost(deployment.id, kind) / deployment.weight
         return cost + 1e6 if load.blocked(deployment.id) else cost
