@@ -5,15 +5,9 @@ way a response can be broken."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import gzip
-import ssl
-import subprocess
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,79 +20,18 @@ from interlock.errors import (
     UpstreamTimeout,
 )
 from interlock.providers.http import HttpClient, Timeouts
-from interlock.providers.proxy import Proxy, proxy_for
-from interlock.providers.sse import SseParser, SseTooLarge
 from interlock.server.thread import free_port
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class Upstream:
-    """A TCP server whose handler writes raw bytes; counts connections and keeps the requests."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.closed = asyncio.Event()
-        self.port = 0
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            await self.handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-            self.closed.set()
-
-    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        request = head + (await reader.readexactly(length) if length else b"")
-        self.requests.append(request)
-        return request
-
-
-@asynccontextmanager
-async def upstream(
-    handler: Callable[[Upstream, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
-) -> AsyncIterator[Upstream]:
-    box = Upstream(lambda r, w: handler(box, r, w))
-    server = await asyncio.start_server(box._serve, "127.0.0.1", 0)
-    box.port = server.sockets[0].getsockname()[1]
-    try:
-        yield box
-    finally:
-        server.close()
-
-
-def client(port: int, **timeouts: float) -> HttpClient:
-    return HttpClient(
-        "up", f"http://127.0.0.1:{port}/v1", {"Authorization": "Bearer sk-up"}, Timeouts(**timeouts)
-    )
-
-
-def reply(status: str, headers: dict[str, str], body: bytes) -> bytes:
-    head = f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    return head.encode() + body
-
-
-def json_reply(body: bytes, **extra: str) -> bytes:
-    return reply(
-        "200 OK", {"Content-Type": "application/json", "Content-Length": str(len(body)), **extra}, body
-    )
-
-
-async def keep_answering(box: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while True:
-        await box.read_request(reader)
-        writer.write(json_reply(b'{"ok": true}'))
-        await writer.drain()
+from tests.providers.raw_upstream import (
+    Upstream,
+    chunk,
+    client,
+    json_reply,
+    keep_answering,
+    reply,
+    sse_head,
+    tls_upstream,
+    upstream,
+)
 
 
 async def test_request_bytes_and_connection_reuse() -> None:
@@ -260,31 +193,25 @@ async def test_error_status_carries_retry_after_and_an_interim_response_is_skipp
     assert caught.value.retry_after == 7.0
 
 
-async def test_connect_refused_and_read_timeout() -> None:
+async def test_a_refused_connection_is_a_connect_error() -> None:
     http = client(free_port())
-    with pytest.raises(UpstreamConnectError):
+    with pytest.raises(UpstreamConnectError, match=r"^cannot connect to upstream 'up'$"):
         await http.request_json("GET", "/models")
+    await http.aclose()
 
+
+async def test_a_silent_upstream_times_out_and_its_connection_is_closed() -> None:
     async def silent(box: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await box.read_request(reader)
-        await asyncio.sleep(5)
+        await reader.read()  # returns when the client closes the connection
 
     async with upstream(silent) as up:
         http = client(up.port, read_s=0.1)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        with pytest.raises(UpstreamTimeout):
+        with pytest.raises(UpstreamTimeout, match=r"^upstream 'up' timed out$"):
             await http.request_json("GET", "/models")
-        assert loop.time() - started < 1.0
+        # the timed-out connection is closed at once, not left for the pool to close later
+        await asyncio.wait_for(up.closed.wait(), 10)
         await http.aclose()
-
-
-def sse_head() -> bytes:
-    return b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-
-
-def chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 async def test_events_arrive_as_sent_and_a_finished_stream_reuses_its_connection() -> None:
@@ -332,14 +259,17 @@ async def test_closing_a_stream_early_closes_its_connection() -> None:
 
 
 async def test_cancelling_a_request_closes_its_connection() -> None:
+    received = asyncio.Event()
+
     async def silent(box: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await box.read_request(reader)
+        received.set()
         await reader.read()  # returns when the client closes
 
     async with upstream(silent) as up:
         http = client(up.port)
         task = asyncio.create_task(http.request_json("POST", "/x", b"{}"))
-        await asyncio.sleep(0.05)
+        await received.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -390,80 +320,6 @@ async def test_stream_that_breaks_midway() -> None:
         await http.aclose()
 
 
-def test_sse_parser_limits_and_a_missing_final_blank_line() -> None:
-    parser = SseParser()
-    assert parser.feed(b"data: a") == []
-    assert [e.data for e in parser.close()] == [b"a"]
-    with pytest.raises(SseTooLarge):
-        SseParser().feed(b"data: " + b"x" * (17 * 1024 * 1024))
-
-
-SSE_STREAM = (
-    b": keep-alive comment\r\n\r\n"
-    b'event: message_start\r\ndata: {"a": 1}\r\n\r\n'
-    b"data: line one\ndata: line two\n\n"
-    b"data:no-space\rdata:  two spaces\r\r"
-    b"id: 7\nretry: 10\ndata: [DONE]\n\n"
-    b"\n\n\n"
-    b"data: tail without blank line"
-)
-SSE_EXPECTED = [
-    ("message_start", b'{"a": 1}'),
-    (None, b"line one\nline two"),
-    (None, b"no-space\n two spaces"),
-    (None, b"[DONE]"),
-    (None, b"tail without blank line"),
-]
-
-
-@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, len(SSE_STREAM)])
-def test_sse_parser_gives_the_same_events_however_the_body_is_split(size: int) -> None:
-    parser = SseParser()
-    events = []
-    for start in range(0, len(SSE_STREAM), size):
-        events.extend(parser.feed(SSE_STREAM[start : start + size]))
-    events.extend(parser.close())
-    assert [(e.event, e.data) for e in events] == SSE_EXPECTED
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
-@asynccontextmanager
-async def tls_upstream(certificate: tuple[Path, Path], body: bytes) -> AsyncIterator[int]:
-    """An https upstream with the self-signed certificate, answering every request with ``body``."""
-    cert, key = certificate
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(cert, key)
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                await reader.readuntil(b"\r\n\r\n")
-                writer.write(json_reply(body))
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-
-
 async def test_tls_verifies_the_upstream_and_trusts_what_ssl_cert_file_names(
     certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -479,113 +335,6 @@ async def test_tls_verifies_the_upstream_and_trusts_what_ssl_cert_file_names(
         parsed, _ = await trusted.request_json("GET", "/models")
         assert parsed == {"data": []}
         await trusted.aclose()
-
-
-class ForwardProxy:
-    """A small HTTP proxy: CONNECT opens a tunnel, an absolute-form request is relayed to its host."""
-
-    def __init__(self, refuse: bool = False) -> None:
-        self.heads: list[bytes] = []
-        self.refuse = refuse
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            self.heads.append(head)
-            method, target = head.split(b"\r\n", 1)[0].split()[:2]
-            if method == b"CONNECT":
-                if self.refuse:
-                    writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-                    return
-                host, port = target.decode().rsplit(":", 1)
-                up_reader, up_writer = await asyncio.open_connection(host, int(port))
-                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            else:
-                url = urlsplit(target.decode())
-                assert url.hostname is not None and url.port is not None
-                up_reader, up_writer = await asyncio.open_connection(url.hostname, url.port)
-                up_writer.write(head)
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-
-async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
-
-
-@asynccontextmanager
-async def forward_proxy(refuse: bool = False) -> AsyncIterator[tuple[ForwardProxy, int]]:
-    proxy = ForwardProxy(refuse)
-    server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
-    try:
-        yield proxy, server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-
-
-async def test_plain_http_through_a_proxy_names_the_whole_url() -> None:
-    async with upstream(keep_answering) as up, forward_proxy() as (proxy, proxy_port):
-        http = HttpClient(
-            "up", f"http://127.0.0.1:{up.port}/v1", {}, Timeouts(), f"http://u:p%40ss@127.0.0.1:{proxy_port}"
-        )
-        parsed, _ = await http.request_json("POST", "/chat/completions", b"{}")
-        await http.aclose()
-    assert parsed == {"ok": True}
-    head = proxy.heads[0]
-    assert head.startswith(b"POST http://127.0.0.1:%d/v1/chat/completions HTTP/1.1\r\n" % up.port)
-    assert b"Proxy-Authorization: Basic " + base64.b64encode(b"u:p@ss") in head
-
-
-async def test_tls_through_a_connect_tunnel_and_a_refusing_proxy(
-    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
-    async with tls_upstream(certificate, b'{"secure": true}') as port:
-        async with forward_proxy() as (proxy, proxy_port):
-            http = HttpClient(
-                "up", f"https://127.0.0.1:{port}/v1", {}, Timeouts(), f"http://127.0.0.1:{proxy_port}"
-            )
-            for _ in range(2):  # the tunnelled connection is pooled like any other
-                parsed, _ = await http.request_json("GET", "/models")
-                assert parsed == {"secure": True}
-            await http.aclose()
-        assert len(proxy.heads) == 1
-        assert proxy.heads[0].startswith(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\n" % port)
-
-        async with forward_proxy(refuse=True) as (_, proxy_port):
-            http = HttpClient(
-                "up", f"https://127.0.0.1:{port}/v1", {}, Timeouts(), f"http://127.0.0.1:{proxy_port}"
-            )
-            with pytest.raises(UpstreamConnectError, match="proxy answered CONNECT with 403"):
-                await http.request_json("GET", "/models")
-            await http.aclose()
-
-
-def test_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    assert proxy_for("https", "api.openai.com", None) is None
-    monkeypatch.setenv("HTTPS_PROXY", "http://egress:3128")
-    monkeypatch.setenv("NO_PROXY", "internal.example, .corp:8443")
-    assert proxy_for("https", "api.openai.com", None) == Proxy("egress", 3128, None)
-    assert proxy_for("http", "api.openai.com", None) is None  # HTTP_PROXY is not set
-    assert proxy_for("https", "vllm.internal.example", None) is None
-    assert proxy_for("https", "gpu.corp", None) is None
-    assert (
-        proxy_for("https", "127.0.0.1", None) is None
-    )  # loopback never goes through the environment's proxy
-    assert proxy_for("https", "localhost", None) is None
-    assert proxy_for("https", "127.0.0.1", "http://explicit:8080") == Proxy("explicit", 8080, None)
 
 
 async def test_a_compressed_body_that_expands_past_the_limit_is_refused(

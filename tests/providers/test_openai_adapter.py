@@ -11,7 +11,7 @@ import pytest
 from interlock.errors import UpstreamStreamBroken
 from interlock.gateway.context import Chunks
 from interlock.providers.openai import OpenAIProvider
-from tests.providers.test_http_client import Upstream, chunk, sse_head, upstream
+from tests.providers.raw_upstream import Upstream, chunk, sse_head, upstream
 
 
 def event(delta: dict[str, object], **extra: object) -> bytes:

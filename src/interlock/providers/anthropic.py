@@ -24,7 +24,7 @@ from interlock.providers.anthropic_outbound_reply import (
     anthropic_response_to_openai,
 )
 from interlock.providers.base import UpstreamReply
-from interlock.providers.http import HttpClient, Timeouts
+from interlock.providers.http import Connector, HttpClient, Timeouts
 from interlock.providers.sse import SseEvent, chunk_batches
 
 __all__ = ["AnthropicProvider"]
@@ -34,7 +34,8 @@ _MAX_MODEL_PAGES = 20
 
 class AnthropicProvider:
     """Speaks the Anthropic Messages API to one base URL such as ``https://api.anthropic.com``
-    (a trailing ``/v1`` is accepted and not doubled)."""
+    (a trailing ``/v1`` is accepted and not doubled; a query is kept on every request).
+    ``transport`` replaces the network."""
 
     def __init__(
         self,
@@ -45,17 +46,18 @@ class AnthropicProvider:
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
         proxy: str | None = None,
+        transport: Connector | None = None,
         default_max_tokens: int = 4096,
         api_version: str = "2023-06-01",
     ) -> None:
         self.name = name
         self.default_max_tokens = default_max_tokens
-        base = base_url.rstrip("/")
-        base = base.removesuffix("/v1")
+        path, query_mark, query = base_url.partition("?")
+        base = path.rstrip("/").removesuffix("/v1") + query_mark + query
         all_headers = {"anthropic-version": api_version, **(headers or {})}
         if api_key:
             all_headers["x-api-key"] = api_key
-        self._http = HttpClient(name, base, all_headers, timeouts or Timeouts(), proxy)
+        self._http = HttpClient(name, base, all_headers, timeouts or Timeouts(), proxy, transport)
 
     def _request(self, body: dict[str, Any], *, stream: bool) -> bytes:
         request = openai_request_to_anthropic(body, default_max_tokens=self.default_max_tokens)

@@ -11,7 +11,11 @@ this client sends pre-encoded header bytes and parses with httptools' C parser, 
 * a read timeout on silence, a connect timeout, TLS with the system's trust store;
 * gzip and deflate bodies decoded; chunked, length-delimited and close-delimited bodies;
 * a response that is dropped before its end closes its connection: that is what tells the upstream
-  to stop generating, and a half-read connection never goes back to the pool.
+  to stop generating, and a half-read connection never goes back to the pool;
+* a request that meets a pooled connection the upstream had already closed (EOF or reset before
+  any byte of an answer) is sent again, once, on a new connection.
+
+Connections are opened by a :class:`~interlock.providers.transport.Connector` (sockets by default).
 
 Transport failures raise :class:`TransportError` subclasses; ``providers/http.py`` turns them into
 the gateway's errors.
@@ -20,20 +24,26 @@ the gateway's errors.
 from __future__ import annotations
 
 import asyncio
-import ssl
-import zlib
 from collections import deque
-from dataclasses import dataclass
 from typing import cast
-from urllib.parse import urlsplit
 
 import httptools
 
-from interlock.providers.proxy import Proxy, open_tunnel
+from interlock.providers.decoding import Decoder
+from interlock.providers.transport import (
+    ConnectionClosed,
+    Connector,
+    ConnectTimeout,
+    Origin,
+    ProtocolError,
+    ReadTimeout,
+    TransportError,
+)
 
 __all__ = [
     "ConnectTimeout",
     "ConnectionClosed",
+    "Connector",
     "Origin",
     "Pool",
     "ProtocolError",
@@ -48,55 +58,6 @@ _MAX_DECODED_PIECE = 16 * 1024 * 1024
 """The most one compressed piece of a streamed body may expand to."""
 _MAX_HEADER_BYTES = 64 * 1024
 """A response head (or trailer) larger than this is an upstream fault, not something to buffer."""
-
-
-class TransportError(Exception):
-    """The exchange with the upstream failed below HTTP semantics."""
-
-
-class ConnectTimeout(TransportError):
-    pass
-
-
-class ConnectionClosed(TransportError):
-    """The upstream closed (or reset) the connection before the response was complete."""
-
-    def __init__(self, message: str, *, clean: bool = False) -> None:
-        super().__init__(message)
-        self.clean = clean
-        """An orderly close (EOF), not a reset: it may end a body delimited by the close."""
-
-
-class ReadTimeout(TransportError):
-    pass
-
-
-class ProtocolError(TransportError):
-    """The upstream's bytes are not a valid HTTP/1.1 response."""
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where requests go: ``scheme://host:port`` and the path prefix of the base URL."""
-
-    scheme: str
-    host: str
-    port: int
-    prefix: str
-
-    @classmethod
-    def parse(cls, url: str) -> Origin:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base URL must be http:// or https:// with a host, got {url!r}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
-
-    @property
-    def host_header(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.scheme == "https" else 80
-        return host if self.port == default else f"{host}:{self.port}"
 
 
 class Response:
@@ -118,6 +79,7 @@ class Response:
         "_paused",
         "_pool",
         "_raw_headers",
+        "_received",
         "_started",
         "_waiter",
         "_watchdog",
@@ -132,6 +94,7 @@ class Response:
         self._pool = pool
         self._raw_headers: list[tuple[bytes, bytes]] = []
         self._header_bytes = 0
+        self._received = False
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._started = False
@@ -140,7 +103,7 @@ class Response:
         self._error: TransportError | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
-        self._decoder: _Decoder | None = None
+        self._decoder: Decoder | None = None
         self._last_read = pool.loop.time()
         self._watchdog: asyncio.TimerHandle | None = pool.loop.call_later(pool.read_s, self._check_silence)
         self._length_known = False
@@ -152,6 +115,11 @@ class Response:
         """Wait for the status line and headers."""
         while not self._started:
             await self._wait()
+
+    @property
+    def began(self) -> bool:
+        """Whether any byte of the answer has arrived."""
+        return self._received
 
     async def read(self, limit: int) -> bytes:
         """The whole body; :class:`ProtocolError` if it exceeds ``limit`` bytes."""
@@ -235,6 +203,7 @@ class Response:
 
     def on_data(self) -> None:
         self._last_read = self._pool.loop.time()
+        self._received = True
 
     def on_headers(self, status: int, keep_alive: bool) -> None:
         if status < 200:  # an interim response (100 Continue, 103 Early Hints): the real one follows
@@ -251,7 +220,7 @@ class Response:
         self._length_known = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "")
         encoding = headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("identity", ""):
-            self._decoder = _Decoder.for_encoding(encoding)
+            self._decoder = Decoder.for_encoding(encoding)
         self._started = True
         self._wake()
 
@@ -301,45 +270,6 @@ class Response:
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-
-
-class _Decoder:
-    """Incremental gzip / deflate decoding of a body."""
-
-    __slots__ = ("_raw_fallback", "_z")
-
-    def __init__(self, wbits: int, raw_fallback: bool) -> None:
-        self._z = zlib.decompressobj(wbits)
-        self._raw_fallback = raw_fallback
-
-    @classmethod
-    def for_encoding(cls, encoding: str) -> _Decoder:
-        if encoding in ("gzip", "x-gzip"):
-            return cls(16 + zlib.MAX_WBITS, False)
-        if encoding == "deflate":
-            return cls(zlib.MAX_WBITS, True)  # zlib-wrapped as the spec says; raw deflate as some send
-        raise ProtocolError(f"unsupported content encoding {encoding[:40]!r}")
-
-    def feed(self, data: bytes, limit: int) -> bytes:
-        """Decode ``data``; :class:`ProtocolError` if it decodes to more than ``limit`` bytes (a
-        compressed body can expand a thousandfold)."""
-        try:
-            out = self._z.decompress(data, limit + 1)
-        except zlib.error:
-            if not self._raw_fallback:
-                raise ProtocolError("body does not decode as its content encoding says") from None
-            self._raw_fallback = False
-            self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-            return self.feed(data, limit)
-        if len(out) > limit or self._z.unconsumed_tail:
-            raise ProtocolError(f"body decodes to more than {limit} bytes")
-        return out
-
-    def flush(self) -> bytes:
-        try:
-            return self._z.flush()
-        except zlib.error:
-            raise ProtocolError("body does not decode as its content encoding says") from None
 
 
 class _Connection(asyncio.Protocol):
@@ -426,21 +356,20 @@ class Pool:
     def __init__(
         self,
         origin: Origin,
+        connector: Connector,
         *,
         connect_s: float,
         read_s: float,
         keepalive_s: float,
-        proxy: Proxy | None = None,
     ) -> None:
         self.origin = origin
-        self._proxy = proxy
+        self._connector = connector
         self.read_s = read_s
         self._connect_s = connect_s
         self._keepalive_s = keepalive_s
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
         self._sweeper: asyncio.TimerHandle | None = None
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if origin.scheme == "https" else None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -448,12 +377,27 @@ class Pool:
         assert self._loop is not None
         return self._loop
 
-    async def send(self, data: bytes) -> Response:
-        """Send one complete request (head and body bytes) and return its response handle."""
+    async def request(self, data: bytes) -> Response:
+        """Send one complete request (head and body bytes) and wait for the head of its response.
+
+        Connection errors raise ``OSError`` or :class:`ConnectTimeout`; failures after the request
+        left raise other transport errors. An upstream may close a pooled connection while it
+        sits idle, the close still on its way when the request is written: EOF or a reset then
+        arrives before any byte of an answer. The upstream cannot have processed that request, so it
+        is sent again — POST included — once, on a new connection.
+        """
         if asyncio.get_running_loop() is not self._loop:
             self._adopt_loop()
-        conn = self._reuse() or await self._connect()
-        return conn.send(data)
+        conn = self._reuse()
+        if conn is not None:
+            response = conn.send(data)
+            try:
+                return await _started(response)
+            except ConnectionClosed:
+                if response.began:
+                    raise
+        conn = await self._connect()
+        return await _started(conn.send(data))
 
     def _adopt_loop(self) -> None:
         """Connections belong to the loop that opened them: a pool used from a new loop starts afresh."""
@@ -473,32 +417,19 @@ class Pool:
         return None
 
     async def _connect(self) -> _Connection:
-        loop = self.loop
-        origin = self.origin
-        proxy = self._proxy
+        conn = _Connection(self)
         try:
             async with asyncio.timeout(self._connect_s):
-                if proxy is not None and self._ssl is not None:
-                    # TLS end to end inside a CONNECT tunnel
-                    raw = await open_tunnel(proxy, origin.host, origin.port)
-                    conn = _Connection(self)
-                    tls = await loop.start_tls(raw, conn, self._ssl, server_hostname=origin.host)
-                    if tls is None:  # pragma: no cover - the connection closed during the handshake
-                        raise ConnectionResetError("the tunnel closed during the TLS handshake")
-                    conn.connection_made(tls)
-                else:
-                    # a plain-http upstream behind a proxy gets requests in absolute form (HttpClient)
-                    host, port = (proxy.host, proxy.port) if proxy is not None else (origin.host, origin.port)
-                    _, conn = await loop.create_connection(
-                        lambda: _Connection(self),
-                        host,
-                        port,
-                        ssl=self._ssl,
-                        server_hostname=origin.host if self._ssl is not None else None,
-                    )
-        except TimeoutError:
-            raise ConnectTimeout(f"no connection within {self._connect_s:g} s") from None
-        self._all.add(conn)
+                await self._connector.connect(self.origin, conn)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, TimeoutError):
+                raise ConnectTimeout(f"no connection within {self._connect_s:g} s") from None
+            raise
+        if conn.transport is None:
+            raise ConnectionResetError("the connector attached no transport")
+        if not conn.closed:
+            self._all.add(conn)
         return conn
 
     def release(self, conn: _Connection) -> None:
@@ -532,3 +463,13 @@ class Pool:
             conn.close()
         self._all.clear()
         self._idle.clear()
+
+
+async def _started(response: Response) -> Response:
+    """``response`` once its head has arrived; released (its connection closed) if that fails."""
+    try:
+        await response.start()
+    except BaseException:
+        response.release()
+        raise
+    return response

@@ -7,6 +7,7 @@ import ssl
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import orjson
 
@@ -23,6 +24,7 @@ from interlock.errors import (
 from interlock.headers import header_problem
 from interlock.providers.h1 import (
     ConnectionClosed,
+    Connector,
     ConnectTimeout,
     Origin,
     Pool,
@@ -32,8 +34,9 @@ from interlock.providers.h1 import (
 )
 from interlock.providers.proxy import ProxyRefused, proxy_for
 from interlock.providers.sse import SseEvent, SseParser, SseTooLarge
+from interlock.providers.transport import SocketConnector
 
-__all__ = ["HttpClient", "SseEvent", "Timeouts", "error_from_status", "parse_retry_after"]
+__all__ = ["Connector", "HttpClient", "SseEvent", "Timeouts", "error_from_status", "parse_retry_after"]
 
 _MAX_ERROR_MESSAGE = 300
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
@@ -56,6 +59,8 @@ class HttpClient:
 
     Header bytes common to every request are encoded once. ``headers`` given per request (the trace
     context) are added to that request only; a value that could split the header block is dropped.
+    A query string in the base URL (``?api-version=…``) is added to every request. ``transport``
+    replaces the network (sockets, TLS, proxies) with another :class:`Connector`.
     """
 
     def __init__(
@@ -65,12 +70,14 @@ class HttpClient:
         headers: Mapping[str, str],
         timeouts: Timeouts,
         proxy: str | None = None,
+        transport: Connector | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         origin = Origin.parse(self.base_url)
-        via = proxy_for(origin.scheme, origin.host, proxy)
+        via = proxy_for(origin.scheme, origin.host, proxy, origin.port)
         self._prefix = origin.prefix
+        self._query = origin.query
         fixed = {"Host": origin.host_header, "User-Agent": "interlock", **headers}
         if via is not None and origin.scheme == "http":
             # through a proxy, a plain-http request names its whole URL; https goes through a tunnel
@@ -84,16 +91,19 @@ class HttpClient:
         self._fixed = "".join(f"{name}: {value}\r\n" for name, value in fixed.items()).encode("latin-1")
         self._pool = Pool(
             origin,
+            transport or SocketConnector(via),
             connect_s=timeouts.connect_s,
             read_s=timeouts.read_s,
             keepalive_s=timeouts.keepalive_s,
-            proxy=via,
         )
 
     def _head(
         self, method: str, path: str, accept: bytes, body: bytes | None, extra: Mapping[str, str] | None
     ) -> bytes:
-        parts = [f"{method} {self._prefix}{path} HTTP/1.1\r\n".encode("latin-1"), self._fixed, accept]
+        target = self._prefix + path
+        if self._query:
+            target = f"{target}{'&' if '?' in path else '?'}{self._query}"
+        parts = [f"{method} {target} HTTP/1.1\r\n".encode("latin-1"), self._fixed, accept]
         if extra:
             for name, value in extra.items():
                 if header_problem(name, value) is None:
@@ -107,16 +117,14 @@ class HttpClient:
 
     async def _send(self, request: bytes) -> Response:
         try:
-            response = await self._pool.send(request)
+            response = await self._pool.request(request)
         except (OSError, ConnectTimeout) as exc:
             raise self._connect_error(exc) from None
-        try:
-            await response.start()
-        except BaseException as exc:
+        except TransportError as exc:
+            raise self._early_error(exc) from None
+        if response.status in _REDIRECTS:
             response.release()
-            if isinstance(exc, TransportError):
-                raise self._early_error(exc) from None
-            raise
+            raise self._redirect_error(response)
         return response
 
     async def request_json(
@@ -191,6 +199,23 @@ class HttpClient:
             )
         return UpstreamConnectError(f"cannot connect to upstream '{self.provider}'")
 
+    def _redirect_error(self, response: Response) -> GatewayError:
+        """Redirects are not followed: a credential must not go where the base URL does not say, and
+        a POST must not turn into a GET."""
+        location = response.headers.get("location", "").strip()
+        if not location:
+            where = "redirect without a Location"
+        else:
+            origin = self._pool.origin
+            target = urlsplit(urljoin(f"{origin.scheme}://{origin.host_header}/", location))
+            # named without credentials or query, either of which may hold a secret
+            host = target.netloc.rpartition("@")[2]
+            where = f"redirect to {_clip(host + target.path)}"
+        return UpstreamBadResponse(
+            f"upstream '{self.provider}' answered {response.status} {where} (not followed: check the "
+            "provider's base_url)"
+        )
+
     def _early_error(self, exc: TransportError) -> GatewayError:
         """A failure before the status line."""
         if isinstance(exc, ReadTimeout):
@@ -207,6 +232,7 @@ class HttpClient:
 
 _ACCEPT_JSON = b"Accept: application/json\r\n"
 _ACCEPT_SSE = b"Accept: text/event-stream\r\n"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:

@@ -14,14 +14,15 @@ import orjson
 from interlock.errors import UpstreamBadResponse, UpstreamStreamBroken
 from interlock.gateway.context import Chunk, Chunks
 from interlock.providers.base import UpstreamReply
-from interlock.providers.http import HttpClient, Timeouts
+from interlock.providers.http import Connector, HttpClient, Timeouts
 from interlock.providers.sse import SseEvent, chunk_batches
 
 __all__ = ["OpenAIProvider"]
 
 
 class OpenAIProvider:
-    """Speaks the OpenAI HTTP API to one base URL (which includes the ``/v1`` part)."""
+    """Speaks the OpenAI HTTP API to one base URL (which includes the ``/v1`` part, and may carry a
+    query every request keeps: Azure's ``?api-version=…``). ``transport`` replaces the network."""
 
     def __init__(
         self,
@@ -32,12 +33,13 @@ class OpenAIProvider:
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
         proxy: str | None = None,
+        transport: Connector | None = None,
     ) -> None:
         self.name = name
         all_headers = dict(headers or {})
         if api_key:
             all_headers["Authorization"] = f"Bearer {api_key}"
-        self._http = HttpClient(name, base_url, all_headers, timeouts or Timeouts(), proxy)
+        self._http = HttpClient(name, base_url, all_headers, timeouts or Timeouts(), proxy, transport)
 
     async def chat(self, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> UpstreamReply:
         parsed, raw = await self._http.request_json("POST", "/chat/completions", orjson.dumps(body), headers)

@@ -44,30 +44,61 @@ class Proxy:
         return cls(parts.hostname, parts.port or 80, authorization)
 
 
-def proxy_for(scheme: str, host: str, configured: str | None) -> Proxy | None:
-    """The proxy to reach ``host`` through, or None to connect directly."""
+def proxy_for(scheme: str, host: str, configured: str | None, port: int | None = None) -> Proxy | None:
+    """The proxy to reach ``host`` (on ``port``) through, or None to connect directly."""
     if configured:
         return Proxy.parse(configured)
     if _is_loopback(host):
         return None
     proxies = getproxies_environment()  # HTTPS_PROXY / https_proxy, HTTP_PROXY, NO_PROXY …
     url = proxies.get(scheme)
-    if not url or _exempt(host, proxies.get("no", "")):
+    if not url or _exempt(host, port, proxies.get("no", "")):
         return None
     return Proxy.parse(url)
 
 
-def _exempt(host: str, no_proxy: str) -> bool:
-    """``NO_PROXY``: ``*``, or hosts and domain suffixes (``example.com`` covers ``a.example.com``)."""
+def _exempt(host: str, port: int | None, no_proxy: str) -> bool:
+    """``NO_PROXY`` as curl and Go read it: a comma list of ``*``; host names, each covering its
+    subdomains too (a leading ``.`` or ``*.`` changes nothing); IP addresses and CIDR ranges, which
+    match addresses only, never as a suffix. An entry with ``:port`` (``[v6]:port``) covers that port only."""
     host = host.lower().rstrip(".")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
     for entry in no_proxy.split(","):
-        name = entry.strip().lower().lstrip(".")
-        if name.count(":") == 1:  # host:port (an IPv6 address has more colons)
-            name = name.split(":")[0]
-        name = name.strip("[]")
-        if name == "*" or (name and (host == name or host.endswith("." + name))):
+        name, entry_port = _split_port(entry.strip().lower())
+        if entry_port is not None and entry_port != port:
+            continue
+        if name == "*":
+            return True
+        if address is not None:
+            if _in_network(address, name):
+                return True
+            continue
+        name = name.removeprefix("*").lstrip(".").rstrip(".")
+        if name and (host == name or host.endswith("." + name)):
             return True
     return False
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    if entry.startswith("["):  # [v6] or [v6]:port
+        address, _, rest = entry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+        return address, int(port) if port.isdigit() else None
+    if entry.count(":") == 1:  # host:port (a bare IPv6 address has more colons)
+        name, _, port = entry.partition(":")
+        return name, int(port) if port.isdigit() else None
+    return entry, None
+
+
+def _in_network(address: ipaddress.IPv4Address | ipaddress.IPv6Address, entry: str) -> bool:
+    try:
+        network = ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return address.version == network.version and address in network
 
 
 def _is_loopback(host: str) -> bool:

@@ -30,26 +30,44 @@ class SseParser:
     the event; comments (``:``) and unknown fields are ignored, as the SSE specification says. An
     event is parsed once its closing blank line has arrived, and the common shape — one ``data:``
     line — takes a fast path, since this runs for every token of every stream.
+
+    Work stays linear in the size of the stream however it is cut: each piece is scanned once, an
+    unfinished event grows in place, and is joined once, when its blank line arrives. (Gluing each
+    piece to everything held and searching the whole again would cost the square of an event's size
+    when it arrives a few bytes at a time.)
     """
 
-    __slots__ = ("_rest",)
+    __slots__ = ("_pending", "_skip_lf")
 
     def __init__(self) -> None:
-        self._rest = b""
+        self._pending = bytearray()
+        """The unfinished event, line ends already made LF."""
+        self._skip_lf = False
+        """The last piece ended in CR: an LF starting the next one belongs to that CRLF."""
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
-        buf = self._rest + chunk if self._rest else chunk
-        if b"\r" in buf:
-            # a CR at the very end may be the first half of a CRLF: keep it for the next piece
-            held = buf.endswith(b"\r")
-            buf = buf[:-1] if held else buf
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            if held:
-                buf += b"\r"
-        blocks = buf.split(b"\n\n")
-        self._rest = blocks.pop()
-        if len(self._rest) > MAX_EVENT_BYTES:
-            raise SseTooLarge("a stream event is larger than 16 MiB")
+        if self._skip_lf or b"\r" in chunk:
+            chunk = self._normalise(chunk)
+            if not chunk:
+                return []
+        pending = self._pending
+        if not pending:
+            blocks = chunk.split(b"\n\n")
+        elif pending.endswith(b"\n") and chunk.startswith(b"\n"):  # the blank line straddles pieces
+            blocks = [bytes(pending[:-1]), *chunk[1:].split(b"\n\n")]
+            pending.clear()
+        else:
+            end = chunk.find(b"\n\n")
+            if end < 0:
+                pending += chunk
+                self._check_size()
+                return []
+            pending += chunk[:end]
+            blocks = [bytes(pending), *chunk[end + 2 :].split(b"\n\n")]
+            pending.clear()
+        if rest := blocks.pop():
+            pending += rest
+            self._check_size()
         events: list[SseEvent] = []
         for block in blocks:
             if block[:6] == b"data: " and b"\n" not in block:
@@ -62,9 +80,25 @@ class SseParser:
 
     def close(self) -> list[SseEvent]:
         """The event left when the body ends without a final blank line."""
-        rest, self._rest = self._rest.rstrip(b"\r\n"), b""
-        event = _parse_block(rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n")) if rest else None
+        rest = bytes(self._pending).rstrip(b"\n")
+        self._pending.clear()
+        event = _parse_block(rest) if rest else None
         return [event] if event is not None else []
+
+    def _normalise(self, chunk: bytes) -> bytes:
+        """``chunk`` with CRLF and CR line ends made LF."""
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            self._skip_lf = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        return chunk
+
+    def _check_size(self) -> None:
+        if len(self._pending) > MAX_EVENT_BYTES:
+            raise SseTooLarge("a stream event is larger than 16 MiB")
 
 
 def _parse_block(block: bytes) -> SseEvent | None:

@@ -313,7 +313,10 @@ class AlertMonitor:
         if not alerts or not self.spec.webhooks:
             return
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.spec.timeout_s))
+            # trust_env: webhooks leave through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY exempts them
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.spec.timeout_s), trust_env=True
+            )
         session = self._session
         await asyncio.gather(
             *(self._post(session, hook, alert) for alert in alerts for hook in self.spec.webhooks)
