@@ -24,6 +24,8 @@ from interlock.chaos.scenario import (
     FaultAction,
     KillAction,
     RestartAction,
+    ResumeAction,
+    StopAction,
 )
 
 __all__ = ["ActionRecord", "ActionRunner"]
@@ -128,12 +130,16 @@ class ActionRunner:
         if isinstance(action, ClearAction):
             await self._sim_call("DELETE", self._sim_url(action.sim) + "/sim/faults", None)
             return "faults cleared"
-        if isinstance(action, KillAction | RestartAction):
+        if isinstance(action, KillAction | StopAction | ResumeAction | RestartAction):
             if self._fleet is None:
                 raise RuntimeError(f"'{action.do}' needs a simulator this tool started: run with --fleet")
             if isinstance(action, KillAction):
                 await asyncio.to_thread(self._fleet.kill, action.sim)
                 return "SIGKILL"
+            if isinstance(action, StopAction | ResumeAction):
+                resume = isinstance(action, ResumeAction)
+                await asyncio.to_thread(self._fleet.pause, action.sim, resume)
+                return "SIGCONT" if resume else "SIGSTOP"
             started = time.monotonic()
             await asyncio.to_thread(self._fleet.restart, action.sim)
             return f"healthy again after {time.monotonic() - started:.2f} s"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,15 @@ class Fleet:
             sim.process.wait()
             sim.stop()
 
+    def pause(self, name: str, resume: bool = False) -> None:
+        """SIGSTOP simulator ``name`` (it hangs: the kernel still accepts connections, nothing
+        answers), or SIGCONT it again with ``resume``."""
+        with self._lock:
+            sim = self.sims[name]
+            if sim.process is None:
+                raise FleetError(f"simulator '{name}' is not running")
+            sim.process.send_signal(signal.SIGCONT if resume else signal.SIGSTOP)
+
     def restart(self, name: str) -> None:
         """Start simulator ``name`` again on its old port; returns once it is healthy."""
         with self._lock:
@@ -177,6 +187,8 @@ class Fleet:
                 gateway.wait()
         for sim in self.sims.values():
             with contextlib.suppress(Exception):
+                if sim.process is not None and sim.process.poll() is None:
+                    sim.process.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
                 sim.stop()
         if self._tmp is not None:
             self._tmp.cleanup()

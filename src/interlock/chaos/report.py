@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -35,7 +35,7 @@ class DrillReport:
     gateway: str
     model: str
     rps: float
-    stream: bool
+    stream: bool | Literal["mixed"]
     fleet: bool
     phases: tuple[PhaseStats, ...]
     total: PhaseStats
@@ -258,7 +258,9 @@ def _shares(p: PhaseStats) -> str:
 
 def render(report: DrillReport, console: Console) -> None:
     """Print the report as tables."""
-    mode = "streaming" if report.stream else "non-streaming"
+    mode = {True: "streaming", False: "non-streaming", "mixed": "mixed streaming and non-streaming"}[
+        report.stream
+    ]
     where = "own fleet" if report.fleet else "external"
     title = f"drill {report.scenario}" + (f": {report.description}" if report.description else "")
     console.print(title, style="bold", highlight=False)

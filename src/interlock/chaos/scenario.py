@@ -39,8 +39,8 @@ __all__ = [
 ]
 
 PHASES = ("baseline", "fault", "recovery")
-ACTION_KINDS = ("fault", "clear", "kill", "restart", "disable", "enable")
-DISRUPTIVE = frozenset({"fault", "kill", "disable"})
+ACTION_KINDS = ("fault", "clear", "kill", "stop", "resume", "restart", "disable", "enable")
+DISRUPTIVE = frozenset({"fault", "kill", "stop", "disable"})
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)?\s*$")
 _AT = re.compile(r"^\s*(baseline|fault|recovery)\s*(?:\+\s*(\d+(?:\.\d*)?|\.\d+)\s*s?)?\s*$")
 _SIM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
@@ -149,6 +149,20 @@ class KillAction(_Action):
     sim: str
 
 
+class StopAction(_Action):
+    """SIGSTOP a fleet simulator: it hangs — connections are accepted by the kernel, nothing answers."""
+
+    do: Literal["stop"]
+    sim: str
+
+
+class ResumeAction(_Action):
+    """SIGCONT a stopped fleet simulator."""
+
+    do: Literal["resume"]
+    sim: str
+
+
 class RestartAction(_Action):
     """Start a killed fleet simulator again on the same port."""
 
@@ -169,7 +183,14 @@ class EnableAction(_Action):
 
 
 Action = Annotated[
-    FaultAction | ClearAction | KillAction | RestartAction | DisableAction | EnableAction,
+    FaultAction
+    | ClearAction
+    | KillAction
+    | StopAction
+    | ResumeAction
+    | RestartAction
+    | DisableAction
+    | EnableAction,
     Field(discriminator="do"),
 ]
 
@@ -253,8 +274,10 @@ class Scenario(_Strict):
     description: str = ""
     model: str = "chat"
     rps: float = Field(gt=0, le=5000)
-    stream: bool = False
-    max_tokens: int = Field(16, ge=1)
+    stream: bool | Literal["mixed"] = False
+    """Stream every request, none, or ``mixed``: every other request streams."""
+    max_tokens: int | list[int] = Field(16)
+    """Tokens to ask for; a list is used in rotation (short and long answers mixed)."""
     request_timeout_s: Seconds = Field(30.0, gt=0)
     phases: Phases
     actions: list[Action] = Field(default_factory=list)
@@ -279,7 +302,7 @@ class Scenario(_Strict):
             problems.append(f"{where}.at: {at:g} s is outside the drill (0 to {self.phases.total_s:g} s)")
         fleet = sorted(self.fleet.simulators) if self.fleet else []
         sim = action.sim_ref
-        if isinstance(action, KillAction | RestartAction) and sim not in fleet:
+        if isinstance(action, KillAction | StopAction | ResumeAction | RestartAction) and sim not in fleet:
             problems.append(
                 f"{where}.sim: '{action.do}' works on a simulator of the scenario's fleet; "
                 + (f"'{sim}' is not one (known: {', '.join(fleet)})" if fleet else "there is no 'fleet'")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import aiohttp
 import orjson
@@ -32,9 +33,22 @@ class TrafficPlan:
     """When request 0 is due (monotonic clock)."""
     count: int
     """Requests in all: request ``i`` is due at ``start + i / rps``."""
-    stream: bool = False
-    max_tokens: int = 16
+    stream: bool | Literal["mixed"] = False
+    """``mixed``: every other request streams."""
+    max_tokens: int | Sequence[int] = 16
+    """A sequence is used in rotation: short and long answers mixed."""
     timeout_s: float = 30.0
+
+    def streams(self, index: int) -> bool:
+        """Whether request ``index`` streams."""
+        return index % 2 == 1 if self.stream == "mixed" else bool(self.stream)
+
+    def tokens(self, index: int) -> int:
+        """``max_tokens`` of request ``index``."""
+        if isinstance(self.max_tokens, int):
+            return self.max_tokens
+        # offset by the stream rotation so every length is seen streamed and not
+        return self.max_tokens[(index // 2) % len(self.max_tokens)]
 
     @property
     def duration_s(self) -> float:
@@ -122,9 +136,9 @@ def _body(plan: TrafficPlan, index: int) -> bytes:
     body: dict[str, object] = {
         "model": plan.model,
         "messages": [{"role": "user", "content": f"chaos drill request {index}: say something short"}],
-        "max_tokens": plan.max_tokens,
+        "max_tokens": plan.tokens(index),
     }
-    if plan.stream:
+    if plan.streams(index):
         body["stream"] = True
     return orjson.dumps(body)
 
@@ -148,7 +162,7 @@ async def _request(
                 if status != 200:
                     await response.read()
                     error = f"http_{status}"
-                elif plan.stream:
+                elif plan.streams(index):
                     error, first = await _read_stream(response)
                     ttft = None if first is None else first - due
                 else:

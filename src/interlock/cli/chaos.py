@@ -135,7 +135,12 @@ def _list() -> None:
         except ScenarioError as exc:
             table.add_row(name, f"[red]invalid: {exc.problems[0]}[/red]", "", "")
             continue
-        table.add_row(name, loaded.description, f"{loaded.rps:g}", "yes" if loaded.stream else "no")
+        table.add_row(
+            name,
+            loaded.description,
+            f"{loaded.rps:g}",
+            "mixed" if loaded.stream == "mixed" else "yes" if loaded.stream else "no",
+        )
     Console().print(table)
 
 

@@ -54,7 +54,8 @@ class ChatRoute(InferenceRoute[ChatRequest]):
         plans = plan_choices(request, engine.config)
         prompt_tokens = len(request.prompt_tokens)
         cached = engine.admit_prompt(request.prompt_tokens)
-        await pause(engine.prefill_seconds(prompt_tokens - cached))
+        slowdown = faults.slowdown if faults is not None else 1.0
+        await pause(engine.prefill_seconds(prompt_tokens - cached) * slowdown)
         completion_tokens = sum(len(plan.pieces) for plan in plans)
         stats = engine.stats
         stats.prompt_tokens += prompt_tokens
@@ -78,13 +79,14 @@ class ChatRoute(InferenceRoute[ChatRequest]):
         engine = self.engine
         stats = engine.stats
         sequences = len(plans)
+        slowdown = faults.slowdown if faults is not None else 1.0
         stats.decode(sequences)
         try:
             # The first token came with prefill; the rest take one decode step each.
             remaining = max(len(plan.pieces) for plan in plans) - 1
             while remaining > 0 and engine.config.tpot_ms > 0:
                 step = min(remaining, _DECODE_SLICE)
-                await asyncio.sleep(engine.step_seconds() * step)
+                await asyncio.sleep(engine.step_seconds() * step * slowdown)
                 remaining -= step
         finally:
             stats.decode(-sequences)
@@ -142,13 +144,15 @@ class ChatRoute(InferenceRoute[ChatRequest]):
         cutting = cut is not None and cut <= len(ordered)
         ordered = ordered[:cut] if cutting else ordered
         slow = faults.slow_stream_ms / 1000 if faults is not None else 0.0
+        slowdown = faults.slowdown if faults is not None else 1.0
         # Events due at the same moment go out in one write.
         events = [encoder.role(i, plan.tool_call) for i, plan in enumerate(plans)]
         await exchange.start_stream()
         stats.decode(len(plans))
         try:
             if engine.config.tpot_ms > 0 or slow > 0:
-                await self._pace(exchange, events, ordered, [len(plan.pieces) for plan in plans], slow)
+                lengths = [len(plan.pieces) for plan in plans]
+                await self._pace(exchange, events, ordered, lengths, slow, slowdown)
             else:
                 events.extend(ordered)
             if cutting:
@@ -164,7 +168,13 @@ class ChatRoute(InferenceRoute[ChatRequest]):
             stats.decode(-len(plans))
 
     async def _pace(
-        self, exchange: Exchange, events: list[bytes], ordered: list[bytes], lengths: list[int], slow: float
+        self,
+        exchange: Exchange,
+        events: list[bytes],
+        ordered: list[bytes],
+        lengths: list[int],
+        slow: float,
+        slowdown: float,
     ) -> None:
         """Send ``ordered`` a decode step at a time, leaving the last step in ``events`` for the caller."""
         sent = 0
@@ -173,7 +183,7 @@ class ChatRoute(InferenceRoute[ChatRequest]):
             if step:
                 await exchange.write(b"".join(events))
                 events.clear()
-                await asyncio.sleep(self.engine.step_seconds() + slow)
+                await asyncio.sleep(self.engine.step_seconds() * slowdown + slow)
             size = sum(1 for length in lengths if length > step)
             events.extend(ordered[sent : sent + size])
             sent += size

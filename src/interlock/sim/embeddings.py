@@ -73,7 +73,7 @@ class EmbeddingsRoute(InferenceRoute[EmbeddingsRequest]):
         """Wait out the prefill of every input, then send the vectors."""
         engine = self.engine
         tokens = sum(request.token_counts)
-        await pause(engine.prefill_seconds(tokens))
+        await pause(engine.prefill_seconds(tokens) * (faults.slowdown if faults is not None else 1.0))
         dimensions = request.dimensions or engine.config.embedding_dim
         vectors = [embed(text, dimensions) for text in request.inputs]
         data = [_base64(v) for v in vectors] if request.base64 else [v.tolist() for v in vectors]

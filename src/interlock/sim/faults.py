@@ -42,6 +42,8 @@ class Faults:
     cut_after_tokens: int | None = None
     #: Extra delay between stream chunks, in milliseconds.
     slow_stream_ms: float = 0.0
+    #: Every phase (prefill and each decode step) takes this many times longer: a replica turned slow.
+    slowdown: float = 1.0
     #: Answer 200 with invalid JSON, an HTML content type, or malformed SSE.
     garbage: Garbage | None = None
     #: Apply the faults only to requests for these models (``None``: every model).
@@ -118,6 +120,7 @@ def parse_faults(data: object) -> Faults:
         reset_rate=_pick(_number(data, "reset_rate", 0, 1), defaults.reset_rate),
         cut_after_tokens=_integer(data, "cut_after_tokens", 0, 1 << 30),
         slow_stream_ms=_pick(_number(data, "slow_stream_ms", 0, None), defaults.slow_stream_ms),
+        slowdown=_pick(_number(data, "slowdown", 1, 1000), defaults.slowdown),
         garbage=garbage,
         only_models=frozenset(models) if models is not None else None,
     )
