@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -13,6 +13,7 @@ from interlock.chaos.actions import ActionRecord
 from interlock.chaos.measure import (
     PhaseStats,
     client_detect_after,
+    percentile,
     phase_stats,
     serving_again_after,
     settle_after,
@@ -21,7 +22,10 @@ from interlock.chaos.monitor import DeploymentSample, first_open_after, settled_
 from interlock.chaos.scenario import DISRUPTIVE, Scenario
 from interlock.chaos.traffic import RequestRecord
 
-__all__ = ["DrillReport", "analyse", "render"]
+__all__ = ["AFTER_FAULT_S", "DrillReport", "analyse", "render"]
+
+AFTER_FAULT_S = 10.0
+"""The span after a fault over which ``p99_after_fault_ms`` is read."""
 
 _RESTORATIVE = frozenset({"clear", "restart", "enable"})
 
@@ -43,6 +47,10 @@ class DrillReport:
     monitored: bool
     """Whether breaker states were read from ``/admin/deployments`` (needs the master key)."""
     baseline_p99_ms: float | None
+    p99_before_fault_ms: float | None
+    """p99 latency of the requests that ended before the fault (none of them touched by it)."""
+    p99_after_fault_ms: float | None
+    """p99 latency of the requests due in the ``AFTER_FAULT_S`` after it (errors excepted)."""
     p99_limit_ms: float | None
     window_s: float
     quiet_s: float
@@ -90,6 +98,8 @@ class DrillReport:
             ],
             "monitored": self.monitored,
             "baseline_p99_ms": _r(self.baseline_p99_ms),
+            "p99_before_fault_ms": _r(self.p99_before_fault_ms),
+            "p99_after_fault_ms": _r(self.p99_after_fault_ms),
             "p99_limit_ms": _r(self.p99_limit_ms),
             "window_s": self.window_s,
             "quiet_s": self.quiet_s,
@@ -108,6 +118,18 @@ class DrillReport:
             "time_to_recover_s": _r(self.recover_s),
             "notes": list(self.notes),
         }
+
+
+def _around_fault(records: Iterable[RequestRecord], injection: float | None, *, after: bool) -> float | None:
+    """p99 of the successful requests that ended before the fault, or that were due in the
+    ``AFTER_FAULT_S`` after it."""
+    if injection is None:
+        return None
+    if after:
+        chosen = [r for r in records if r.ok and 0 <= r.start_s - injection < AFTER_FAULT_S]
+    else:
+        chosen = [r for r in records if r.ok and r.end_s <= injection]
+    return percentile([r.latency_s * 1000.0 for r in chosen], 99)
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:
@@ -211,6 +233,8 @@ def analyse(
         actions=tuple(actions),
         monitored=monitored,
         baseline_p99_ms=baseline_p99,
+        p99_before_fault_ms=_around_fault(records, injection, after=False),
+        p99_after_fault_ms=_around_fault(records, injection, after=True),
         p99_limit_ms=limit,
         window_s=measure.window_s,
         quiet_s=measure.quiet_s,
@@ -323,9 +347,17 @@ def _measures(report: DrillReport) -> Table:
             f"({report.impacted} request{'' if report.impacted == 1 else 's'} hit)",
         )
     table.add_row("failover", _s(report.failover_s, never), f"fault → {p99}")
+    if report.p99_before_fault_ms is not None and report.p99_after_fault_ms is not None:
+        ratio = report.p99_after_fault_ms / report.p99_before_fault_ms
+        table.add_row(
+            "p99 after / before",
+            f"{ratio:.2f}x",
+            f"{report.p99_after_fault_ms:.1f} ms (due in the {AFTER_FAULT_S:g} s after the fault) / "
+            f"{report.p99_before_fault_ms:.1f} ms (ended before it)",
+        )
     if report.removal_s is None:
         table.add_row("time to recover", "no removal", "(the scenario never removes the fault)")
-        return table
+    return table
     table.add_row("p99 recovered", _s(report.recover_p99_s, "not reached"), f"removal → {p99}")
     if report.watched:
         table.add_row(
