@@ -1,19 +1,24 @@
 """Claim: the gateway adds well under a millisecond, stays lean, and does not grow.
 
-Starts a simulator upstream that answers at once (every delay 0) and a one-worker gateway in front of
-it (virtual-key auth, request logging to SQLite on), pinned to separate CPUs, then measures with an
-open-loop load generator, alternating rounds straight to the upstream and through the gateway at the
-same rate so that machine noise hits both:
+Starts a simulator upstream that answers at once (every delay 0), a one-worker gateway in front of it
+(virtual-key auth, request logging to SQLite on) and, as the floor, a minimal pass-through proxy in
+front of it (``minproxy.py``: a few dozen lines of asyncio on uvloop, no framework). The gateway and
+the proxy share one CPU, the upstream and the load generator the other. Every measurement alternates
+rounds between the sides (the order rotating every round) so that machine noise hits them all, and the
+gateway's claims that must hold on any machine are ratios to the proxy's figures of the same run:
 
-* non-streaming chat at 500 requests/s: added latency p50/p90/p99 (gateway - direct, per percentile)
+* non-streaming chat at 500 requests/s: added latency p50/p90/p99 (side - direct, per percentile)
   and the gateway's own ``x-interlock-overhead-ms``;
 * streaming chat: added time to first token and added total time;
-* one request at a time, alternating direct and gateway: added latency with no queueing anywhere, a
-  cross-check of the open-loop rows (at 500 rps the direct path shares its core between the load
-  generator and the simulator's post-response work, which the gateway path partly overlaps, so the
-  open-loop "added" can read lower than the gateway's true cost; this row cannot);
-* a rate sweep: the highest rate at which added p99 stays within 5 ms;
-* the gateway's CPU time per request (utime + stime from /proc);
+* concurrency 1, paced (1 ms between requests, the sides taking turns request by request) and
+  back-to-back (a closed loop of one request at a time per side, in alternating rounds): added p50
+  with no queueing anywhere, and gateway-added / proxy-added. At 500 rps the direct path shares its
+  core between the load generator and the simulator's post-response work, which a proxied path
+  partly overlaps, so the open-loop "added" can read lower than a proxy's true cost; these rows
+  cannot;
+* CPU time per request (utime + stime from /proc) of the gateway and of the proxy over the same fixed
+  number of requests (closed loop, 8 concurrent), chat and 32-token streams;
+* a rate sweep (gateway only): the highest rate at which added p99 stays within 5 ms;
 * the gateway's RSS over 100k requests (10k with ``--quick``).
 
 Run: ``python benchmarks/overhead.py [--quick] [--repeat N]``. Exits 1 if a target is missed.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import secrets
 import sqlite3
@@ -32,7 +38,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +70,11 @@ SWEEP_P99_LIMIT_MS = 5.0
 OUTPUT_TOKENS = 32
 NOISY_CORES = 0.15
 PERCENTILES = (50, 90, 99)
+CPU_CONCURRENCY = 8
+WARM_UP = 20
+"""Requests at the start of every concurrency-1 block that are sent but not kept."""
+CPU_RATIO_LIMIT = 4.0
+ADDED_RATIO_LIMIT = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,25 +90,40 @@ class Plan:
     max_reruns: int
     """Rounds each measurement may run again when other processes disturbed them."""
     single_requests: int
+    """Paced requests per side, one at a time."""
+    serial_requests: int
+    """Back-to-back requests per side per round, one at a time."""
+    cpu_chat_requests: int
+    """Non-streaming requests per side per round of the CPU comparison."""
+    cpu_stream_requests: int
 
     @classmethod
     def make(cls, quick: bool, repeat: int) -> Plan:
         if quick:
-            return cls(True, repeat, 1.0, 0.8, 1, 10_000, 0, 300)
-        return cls(False, repeat, 5.0, 2.0, repeat, 100_000, repeat, 2000)
+            return cls(True, repeat, 1.0, 0.8, 1, 10_000, 0, 300, 150, 1000, 300)
+        return cls(False, repeat, 5.0, 2.0, repeat, 100_000, repeat, 2000, 1000, 10_000, 2000)
 
 
 @dataclass(frozen=True, slots=True)
 class Rig:
-    """The running upstream and gateway."""
+    """The running upstream, gateway and minimal proxy."""
 
     sim: Child
     gateway: Child
+    proxy: Child
     sim_port: int
     gateway_port: int
+    proxy_port: int
     key: str
     db_path: Path
     cpus: CpuPlan
+
+    def pid(self, side: str) -> int | None:
+        """The process serving ``side`` (None for direct: its CPU is the upstream's)."""
+        return {"gateway": self.gateway.pid, "proxy": self.proxy.pid}.get(side)
+
+    def pids(self) -> tuple[int, ...]:
+        return (self.gateway.pid, self.proxy.pid, self.sim.pid)
 
 
 # --- starting things -------------------------------------------------------------------------------
@@ -156,6 +182,16 @@ def start_gateway(tmp: Path, sim_port: int, cpus: CpuPlan) -> tuple[Child, int, 
     return gateway, port, master_key
 
 
+def start_proxy(tmp: Path, sim_port: int, cpus: CpuPlan) -> tuple[Child, int]:
+    """The floor, pinned like the gateway (the two never carry load at the same time)."""
+    port = free_port(HOST)
+    script = Path(__file__).with_name("minproxy.py")
+    command = [sys.executable, str(script), str(port), str(sim_port), HOST]
+    proxy = spawn("minimal proxy", command, tmp / "proxy.log", cpus.server)
+    wait_http_ok(f"http://{HOST}:{port}/health", proxy)
+    return proxy, port
+
+
 def create_virtual_key(port: int, master_key: str) -> str:
     request = urllib.request.Request(
         f"http://{HOST}:{port}/admin/keys",
@@ -198,133 +234,231 @@ def chat_body(model: str, stream: bool) -> bytes:
     return orjson.dumps(body)
 
 
-def targets(rig: Rig) -> dict[str, Target]:
+def targets(rig: Rig, stream: bool) -> dict[str, Target]:
+    """One target per side. The proxy forwards the direct request unchanged, so it gets its bytes."""
     auth = [("Authorization", f"Bearer {rig.key}")]
     path = "/v1/chat/completions"
+    direct, gateway = chat_body("sim-small", stream), chat_body("chat", stream)
     return {
-        "direct": Target.post_json("direct", HOST, rig.sim_port, path, chat_body("sim-small", False)),
+        "direct": Target.post_json("direct", HOST, rig.sim_port, path, direct, stream=stream),
         "gateway": Target.post_json(
-            "gateway", HOST, rig.gateway_port, path, chat_body("chat", False), headers=auth
+            "gateway", HOST, rig.gateway_port, path, gateway, headers=auth, stream=stream
         ),
-        "direct-stream": Target.post_json(
-            "direct-stream", HOST, rig.sim_port, path, chat_body("sim-small", True), stream=True
-        ),
-        "gateway-stream": Target.post_json(
-            "gateway-stream", HOST, rig.gateway_port, path, chat_body("chat", True), headers=auth, stream=True
-        ),
+        "proxy": Target.post_json("proxy", HOST, rig.proxy_port, path, direct, stream=stream),
     }
+
+
+class CountingClient(Client):
+    """A client that counts the requests it was given (the request log is checked against them)."""
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.submitted = 0
+
+    def submit(self, scheduled: float, callback: Callable[[Result], None]) -> None:
+        self.submitted += 1
+        super().submit(scheduled, callback)
+
+
+Sides = Mapping[str, Client]
+"""Clients by side: "direct", and the servers under test ("gateway", "proxy")."""
 
 
 # --- measuring -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    """Direct and gateway samples of alternating rounds at one rate, and the gateway's CPU time."""
+def rotated(names: Sequence[str], turn: int) -> list[str]:
+    """``names`` starting at ``turn``: over rounds, every side runs in every position."""
+    k = turn % len(names)
+    return [*names[k:], *names[:k]]
 
-    rate: float
-    rounds: list[tuple[Samples, Samples]]
-    gateway_cpu_s: float
-    gateway_requests_all: int
-    """Gateway requests of every round run, discarded ones included (the CPU time covers them all)."""
+
+@dataclass(frozen=True, slots=True)
+class Rounds:
+    """Samples of alternating rounds, one per side per round."""
+
+    rounds: list[dict[str, Samples]]
     background_cores: float
     """Cores other processes on the machine kept busy during the kept rounds (noise), on average."""
-    discarded: int
-    """Rounds run again because other processes were busy meanwhile."""
 
-    def gateway_requests(self) -> int:
-        return sum(gw.count for _, gw in self.rounds)
+    def sides(self) -> list[str]:
+        """The sides under test (all but direct)."""
+        return [side for side in self.rounds[0] if side != "direct"]
 
-    def errors(self) -> int:
-        return sum(d.errors + g.errors for d, g in self.rounds)
+    def requests(self, side: str = "gateway") -> int:
+        return sum(r[side].count for r in self.rounds)
 
-    def cpu_us_per_request(self) -> float:
-        return self.gateway_cpu_s / max(1, self.gateway_requests_all) * 1e6
-
-    def cpu_share(self) -> float:
-        """Fraction of one core the gateway used at this rate."""
-        return self.cpu_us_per_request() * self.rate / 1e6
+    def errors(self, side: str | None = None) -> int:
+        """Failed requests of every side, or of ``side`` and direct."""
+        names = None if side is None else ("direct", side)
+        return sum(s.errors for r in self.rounds for n, s in r.items() if names is None or n in names)
 
     def stat(self, side: str, metric: str, q: float) -> float:
         """Median over rounds of one side's ``q``-th percentile of ``metric``."""
-        index = 0 if side == "direct" else 1
-        return statistics.median(percentile(getattr(r[index], metric), q) for r in self.rounds)
+        return statistics.median(percentile(getattr(r[side], metric), q) for r in self.rounds)
 
-    def added(self, metric: str, q: float) -> float:
-        """Median over rounds of (gateway - direct) at the ``q``-th percentile."""
+    def added(self, metric: str, q: float, side: str = "gateway") -> float:
+        """Median over rounds of (side - direct) at the ``q``-th percentile."""
         return statistics.median(
-            percentile(getattr(gw, metric), q) - percentile(getattr(d, metric), q) for d, gw in self.rounds
+            percentile(getattr(r[side], metric), q) - percentile(getattr(r["direct"], metric), q)
+            for r in self.rounds
         )
 
     def header_p50(self) -> float:
-        return statistics.median(percentile(gw.overhead, 50) for _, gw in self.rounds)
+        return statistics.median(percentile(r["gateway"].overhead, 50) for r in self.rounds)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison(Rounds):
+    """Open-loop rounds at one rate, and the CPU time of each server under test over all of them."""
+
+    rate: float
+    cpu_s: dict[str, float]
+    sent_all: dict[str, int]
+    """Requests per side of every round run, discarded ones included (the CPU time covers them all)."""
+    discarded: int
+    """Rounds run again because other processes were busy meanwhile."""
+
+    def cpu_us_per_request(self, side: str = "gateway") -> float:
+        return self.cpu_s[side] / max(1, self.sent_all[side]) * 1e6
+
+    def cpu_share(self, side: str = "gateway") -> float:
+        """Fraction of one core the side's server used at this rate."""
+        return self.cpu_us_per_request(side) * self.rate / 1e6
+
+
+def server_cpu(rig: Rig, sides: Sequence[str]) -> dict[str, float]:
+    """CPU seconds so far of the server behind each side that has one."""
+    return {side: cpu_seconds(pid) for side in sides if (pid := rig.pid(side)) is not None}
 
 
 async def compare(
-    direct: Client,
-    gateway: Client,
-    rate: float,
-    window_s: float,
-    rounds: int,
-    pids: tuple[int, int],
-    max_reruns: int,
+    clients: Sides, rate: float, window_s: float, rounds: int, rig: Rig, max_reruns: int
 ) -> Comparison:
-    """Alternate ``rounds`` windows straight to the upstream and through the gateway at ``rate``.
+    """Alternate ``rounds`` open-loop windows at ``rate`` over the sides of ``clients``.
 
-    ``pids`` are the gateway's and the upstream's. A round during which other processes kept more
-    than ``NOISY_CORES`` busy is run again, up to ``max_reruns`` times; then rounds are kept as they are.
+    A round during which other processes kept more than ``NOISY_CORES`` busy is run again, up to
+    ``max_reruns`` times; then rounds are kept as they are.
     """
-    gateway_pid = pids[0]
-    kept: list[tuple[Samples, Samples]] = []
+    names = list(clients)
+    kept: list[dict[str, Samples]] = []
     noise: list[float] = []
     discarded = 0
-    all_requests = 0
-    cpu_before = cpu_seconds(gateway_pid)
+    sent = dict.fromkeys(names, 0)
+    cpu_before = server_cpu(rig, names)
     while len(kept) < rounds:
-        meter = BackgroundMeter(pids)
-        if (len(kept) + discarded) % 2 == 0:
-            d = await open_loop(direct, rate, window_s)
-            g = await open_loop(gateway, rate, window_s)
-        else:
-            g = await open_loop(gateway, rate, window_s)
-            d = await open_loop(direct, rate, window_s)
-        all_requests += g.count
+        meter = BackgroundMeter(rig.pids())
+        samples = {}
+        for name in rotated(names, len(kept) + discarded):
+            samples[name] = await open_loop(clients[name], rate, window_s)
+            sent[name] += samples[name].count
         background = meter.cores()
         if background > NOISY_CORES and discarded < max_reruns:
             discarded += 1
             continue
-        kept.append((d, g))
+        kept.append(samples)
         noise.append(background)
     await asyncio.sleep(0.6)  # let the request-log writer flush what these requests queued
-    cpu = cpu_seconds(gateway_pid) - cpu_before
-    return Comparison(rate, kept, cpu, all_requests, statistics.mean(noise), discarded)
+    cpu = {side: seconds - cpu_before[side] for side, seconds in server_cpu(rig, names).items()}
+    return Comparison(
+        rounds=kept,
+        background_cores=statistics.mean(noise),
+        rate=rate,
+        cpu_s=cpu,
+        sent_all=sent,
+        discarded=discarded,
+    )
+
+
+def _first_token_ms(answer: Result) -> float:
+    """Latency of one answer in ms from its send time: to the first token for streams."""
+    end = answer.first_token if answer.first_token is not None else answer.done
+    return (end - answer.scheduled) * 1000.0
+
+
+async def _one(client: Client) -> Result:
+    future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+    client.submit(time.perf_counter(), future.set_result)
+    return await future
 
 
 @dataclass(frozen=True, slots=True)
 class OneAtATime:
-    """Latency (ms, to the first token for streams) of single requests, alternating the two sides."""
+    """Latency (ms, to the first token for streams) of single requests, per side."""
 
-    direct: list[float]
-    gateway: list[float]
+    samples: dict[str, list[float]]
 
-    def added_p50(self) -> float:
-        return percentile(self.gateway, 50) - percentile(self.direct, 50)
+    def p50(self, side: str) -> float:
+        return percentile(self.samples[side], 50)
+
+    def added_p50(self, side: str = "gateway") -> float:
+        return self.p50(side) - self.p50("direct")
 
 
-async def one_at_a_time(direct: Client, gateway: Client, count: int, gap_s: float = 0.001) -> OneAtATime:
-    """``count`` requests per side, one in flight at a time, direct and gateway taking turns."""
-    loop = asyncio.get_running_loop()
-    result = OneAtATime([], [])
-    for index in range(count + 20):  # the first 20 of each side warm up and are not kept
-        for client, samples in ((direct, result.direct), (gateway, result.gateway)):
-            future: asyncio.Future[Result] = loop.create_future()
-            client.submit(time.perf_counter(), future.set_result)
-            answer = await future
-            if answer.status == 200 and index >= 20:
-                end = answer.first_token if answer.first_token is not None else answer.done
-                samples.append((end - answer.scheduled) * 1000.0)
+async def one_at_a_time(clients: Sides, count: int, gap_s: float = 0.001) -> OneAtATime:
+    """Paced: ``count`` requests per side, one in flight at a time, the sides taking turns, with
+    ``gap_s`` between requests (so every request finds the servers idle)."""
+    result = OneAtATime({name: [] for name in clients})
+    for index in range(count + WARM_UP):
+        for name, client in clients.items():
+            answer = await _one(client)
+            if answer.status == 200 and index >= WARM_UP:
+                result.samples[name].append(_first_token_ms(answer))
             await asyncio.sleep(gap_s)
     return result
+
+
+async def back_to_back(clients: Sides, count: int, rounds: int, rig: Rig) -> Rounds:
+    """Back-to-back: per round and side, ``count`` requests in a closed loop of one, each sent as
+    soon as the previous answer is in; the sides take turns round by round."""
+    names = list(clients)
+    kept: list[dict[str, Samples]] = []
+    noise: list[float] = []
+    for turn in range(rounds):
+        meter = BackgroundMeter(rig.pids())
+        samples = {}
+        for name in rotated(names, turn):
+            await closed_loop(clients[name], WARM_UP, 1)
+            samples[name] = await closed_loop(clients[name], count, 1)
+        kept.append(samples)
+        noise.append(meter.cores())
+    return Rounds(kept, statistics.mean(noise))
+
+
+@dataclass(frozen=True, slots=True)
+class CpuRun:
+    """CPU time of each server under test over the same fixed number of requests."""
+
+    requests: dict[str, int]
+    cpu_s: dict[str, float]
+    errors: int
+    background_cores: float
+
+    def us_per_request(self, side: str) -> float:
+        return self.cpu_s[side] / max(1, self.requests[side]) * 1e6
+
+    def ratio(self) -> float:
+        """Gateway CPU per request over the proxy's."""
+        return self.us_per_request("gateway") / max(1e-9, self.us_per_request("proxy"))
+
+
+async def cpu_run(clients: Sides, count: int, rounds: int, rig: Rig) -> CpuRun:
+    """``rounds`` alternating closed-loop rounds of ``count`` requests per side, ``CPU_CONCURRENCY``
+    in flight. Each server's CPU time is read over the whole run (its idle time during the other
+    side's rounds included), so that work its background threads do later is counted too."""
+    names = list(clients)
+    requests = dict.fromkeys(names, 0)
+    errors = 0
+    meter = BackgroundMeter(rig.pids())
+    before = server_cpu(rig, names)
+    for turn in range(rounds):
+        for name in rotated(names, turn):
+            samples = await closed_loop(clients[name], count, CPU_CONCURRENCY)
+            requests[name] += samples.count
+            errors += samples.errors
+    await asyncio.sleep(0.6)  # let the request-log writer flush what these requests queued
+    cpu = {side: seconds - before[side] for side, seconds in server_cpu(rig, names).items()}
+    return CpuRun(requests, cpu, errors, meter.cores())
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,12 +468,12 @@ class SweepStep:
     rig_limited: bool
 
 
-async def sweep(direct: Client, gateway: Client, plan: Plan, pids: tuple[int, int]) -> list[SweepStep]:
+async def sweep(clients: Sides, plan: Plan, rig: Rig) -> list[SweepStep]:
     """Step the rate up until added p99 exceeds the limit (or the upstream side cannot keep up)."""
     steps: list[SweepStep] = []
     for rate in SWEEP_RATES:
         comparison = await compare(
-            direct, gateway, rate, plan.sweep_window_s, plan.sweep_rounds, pids, plan.max_reruns
+            clients, rate, plan.sweep_window_s, plan.sweep_rounds, rig, plan.max_reruns
         )
         added_p99 = comparison.added("latency", 99)
         held = added_p99 <= SWEEP_P99_LIMIT_MS and comparison.errors() == 0
@@ -390,41 +524,71 @@ class Report:
     rss: RssRun
     single_chat: OneAtATime
     single_stream: OneAtATime
+    serial_chat: Rounds
+    serial_stream: Rounds
+    cpu_chat: CpuRun
+    cpu_stream: CpuRun
+    gateway_sent: int
+    """Requests sent to the gateway in all, warm-ups included."""
+
+
+async def against_floor(chat: Sides, stream: Sides, plan: Plan, rig: Rig) -> tuple[CpuRun, CpuRun]:
+    """CPU per request of the gateway and the proxy: chat, then streams."""
+    servers = ("gateway", "proxy")
+    cpu_chat = await cpu_run({s: chat[s] for s in servers}, plan.cpu_chat_requests, plan.repeat, rig)
+    cpu_stream = await cpu_run({s: stream[s] for s in servers}, plan.cpu_stream_requests, plan.repeat, rig)
+    return cpu_chat, cpu_stream
+
+
+async def at_concurrency_one(
+    chat: Sides, stream: Sides, plan: Plan, rig: Rig
+) -> tuple[OneAtATime, OneAtATime, Rounds, Rounds]:
+    """Paced chat and streams, then back-to-back chat and streams."""
+    return (
+        await one_at_a_time(chat, plan.single_requests),
+        await one_at_a_time(stream, plan.single_requests),
+        await back_to_back(chat, plan.serial_requests, plan.repeat, rig),
+        await back_to_back(stream, plan.serial_requests, plan.repeat, rig),
+    )
 
 
 async def measure(rig: Rig, plan: Plan, say: Callable[[str], None]) -> Report:
-    clients = {name: Client(target) for name, target in targets(rig).items()}
+    chat = {name: CountingClient(t) for name, t in targets(rig, stream=False).items()}
+    stream = {name: CountingClient(t) for name, t in targets(rig, stream=True).items()}
+    everyone = [*chat.values(), *stream.values()]
     try:
-        await asyncio.gather(*(c.warm(32) for c in clients.values()))
-        pid = rig.gateway.pid
-        pids = (pid, rig.sim.pid)
+        await asyncio.gather(*(c.warm(32) for c in everyone))
         say(f"RSS run: {plan.rss_requests} requests, closed loop …")
-        rss = await rss_run(clients["gateway"], clients["gateway-stream"], plan.rss_requests, pid)
-        await open_loop(clients["direct"], CHAT_RPS, 0.5)  # the direct path's warm-up
+        rss = await rss_run(chat["gateway"], stream["gateway"], plan.rss_requests, rig.gateway.pid)
+        for name in ("direct", "proxy"):  # the other sides' warm-up
+            await open_loop(chat[name], CHAT_RPS, 0.5)
         say(f"non-streaming chat at {CHAT_RPS} rps, {plan.repeat} rounds of {plan.window_s:g} s per side …")
-        chat = await compare(
-            clients["direct"], clients["gateway"], CHAT_RPS, plan.window_s, plan.repeat, pids, plan.max_reruns
-        )
+        chat_rate = await compare(chat, CHAT_RPS, plan.window_s, plan.repeat, rig, plan.max_reruns)
         say(f"streaming chat at {STREAM_RPS} rps …")
-        stream = await compare(
-            clients["direct-stream"],
-            clients["gateway-stream"],
-            STREAM_RPS,
-            plan.window_s,
-            plan.repeat,
-            pids,
-            plan.max_reruns,
+        stream_rate = await compare(stream, STREAM_RPS, plan.window_s, plan.repeat, rig, plan.max_reruns)
+        say("one request at a time, paced and back-to-back …")
+        single_chat, single_stream, serial_chat, serial_stream = await at_concurrency_one(
+            chat, stream, plan, rig
         )
-        say("one request at a time …")
-        single_chat = await one_at_a_time(clients["direct"], clients["gateway"], plan.single_requests)
-        single_stream = await one_at_a_time(
-            clients["direct-stream"], clients["gateway-stream"], plan.single_requests
-        )
+        say(f"CPU per request, gateway and proxy, {CPU_CONCURRENCY} in flight …")
+        cpu_chat, cpu_stream = await against_floor(chat, stream, plan, rig)
         say("rate sweep …")
-        steps = await sweep(clients["direct"], clients["gateway"], plan, pids)
-        return Report(chat, stream, steps, rss, single_chat, single_stream)
+        steps = await sweep({s: chat[s] for s in ("direct", "gateway")}, plan, rig)
+        return Report(
+            chat=chat_rate,
+            stream=stream_rate,
+            steps=steps,
+            rss=rss,
+            single_chat=single_chat,
+            single_stream=single_stream,
+            serial_chat=serial_chat,
+            serial_stream=serial_stream,
+            cpu_chat=cpu_chat,
+            cpu_stream=cpu_stream,
+            gateway_sent=chat["gateway"].submitted + stream["gateway"].submitted,
+        )
     finally:
-        for client in clients.values():
+        for client in everyone:
             client.close()
 
 
@@ -443,20 +607,99 @@ def _f(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def ratio(gateway: float, proxy: float) -> float:
+    """``gateway / proxy``; infinite when the proxy's figure is not positive (a noise artefact)."""
+    return gateway / proxy if proxy > 0 else math.inf
+
+
 def latency_table(rows: Sequence[tuple[str, Comparison, str]]) -> list[str]:
     head = (
-        f"{'what':<22}{'rps':>6}{'n gw':>8}   {'direct p50/p90/p99':>20}   {'gateway p50/p90/p99':>20}"
+        f"{'what':<22}{'via':<9}{'rps':>4}{'n':>7}   {'direct p50/p90/p99':>20}   {'via p50/p90/p99':>20}"
         f"   {'added p50/p90/p99':>20}{'hdr p50':>9}{'cpu µs/req':>12}{'bg load':>9}{'errors':>8}"
     )
     lines = [head, "-" * len(head)]
     for label, c, metric in rows:
-        d = "/".join(_f(c.stat("direct", metric, q)) for q in PERCENTILES)
-        g = "/".join(_f(c.stat("gateway", metric, q)) for q in PERCENTILES)
-        a = "/".join(_f(c.added(metric, q)) for q in PERCENTILES)
+        for side in c.sides():
+            d = "/".join(_f(c.stat("direct", metric, q)) for q in PERCENTILES)
+            v = "/".join(_f(c.stat(side, metric, q)) for q in PERCENTILES)
+            a = "/".join(_f(c.added(metric, q, side)) for q in PERCENTILES)
+            header = _f(c.header_p50(), 3) if side == "gateway" else "-"
+            lines.append(
+                f"{label:<22}{side:<9}{c.rate:>4.0f}{c.requests(side):>7}   {d:>20}   {v:>20}   {a:>20}"
+                f"{header:>9}{c.cpu_us_per_request(side):>12.0f}"
+                f"{c.background_cores:>9.2f}{c.errors(side):>8}"
+            )
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class SingleRow:
+    """One concurrency-1 measurement: p50 latencies (ms) of the three sides."""
+
+    label: str
+    direct: float
+    gateway: float
+    proxy: float
+    per_side: int
+    background_cores: float | None
+
+    @classmethod
+    def paced(cls, label: str, single: OneAtATime) -> SingleRow:
+        direct, gateway, proxy = (single.p50(s) for s in ("direct", "gateway", "proxy"))
+        return cls(label, direct, gateway, proxy, len(single.samples["gateway"]), None)
+
+    @classmethod
+    def serial(cls, label: str, rounds: Rounds, metric: str) -> SingleRow:
+        direct = rounds.stat("direct", metric, 50)
+        # Added figures are medians of per-round differences; put them back on the direct median.
+        gateway = direct + rounds.added(metric, 50, "gateway")
+        proxy = direct + rounds.added(metric, 50, "proxy")
+        return cls(label, direct, gateway, proxy, rounds.requests(), rounds.background_cores)
+
+    def ratio(self) -> float:
+        return ratio(self.gateway - self.direct, self.proxy - self.direct)
+
+
+def single_rows(report: Report) -> tuple[list[SingleRow], list[SingleRow]]:
+    """Chat rows and streaming-TTFT rows at concurrency 1."""
+    chat = [
+        SingleRow.paced("chat, paced 1 ms", report.single_chat),
+        SingleRow.serial("chat, back-to-back", report.serial_chat, "latency"),
+    ]
+    stream = [
+        SingleRow.paced("stream TTFT, paced 1 ms", report.single_stream),
+        SingleRow.serial("stream TTFT, back-to-back", report.serial_stream, "ttft"),
+    ]
+    return chat, stream
+
+
+def single_table(rows: Sequence[SingleRow]) -> list[str]:
+    head = (
+        f"{'concurrency 1 (p50, ms)':<27}{'direct':>8}{'gateway':>9}{'proxy':>8}"
+        f"{'gw added':>10}{'proxy added':>13}{'gw/proxy':>10}{'n/side':>8}{'bg load':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        noise = "-" if row.background_cores is None else _f(row.background_cores)
         lines.append(
-            f"{label:<22}{c.rate:>6.0f}{c.gateway_requests():>8}   {d:>20}   {g:>20}   {a:>20}"
-            f"{_f(c.header_p50(), 3):>9}{c.cpu_us_per_request():>12.0f}"
-            f"{c.background_cores:>9.2f}{c.errors():>8}"
+            f"{row.label:<27}{_f(row.direct):>8}{_f(row.gateway):>9}{_f(row.proxy):>8}"
+            f"{_f(row.gateway - row.direct):>10}{_f(row.proxy - row.direct):>13}"
+            f"{_f(row.ratio()) + ' ×':>10}{row.per_side:>8}{noise:>9}"
+        )
+    return lines
+
+
+def cpu_table(rows: Sequence[tuple[str, CpuRun]]) -> list[str]:
+    head = (
+        f"{'CPU per request':<24}{'gateway µs':>12}{'proxy µs':>10}{'gw/proxy':>10}"
+        f"{'n/side':>8}{'bg load':>9}{'errors':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for label, run in rows:
+        lines.append(
+            f"{label:<24}{run.us_per_request('gateway'):>12.0f}{run.us_per_request('proxy'):>10.0f}"
+            f"{_f(run.ratio()) + ' ×':>10}{run.requests['gateway']:>8}{run.background_cores:>9.2f}"
+            f"{run.errors:>8}"
         )
     return lines
 
@@ -524,6 +767,7 @@ def target_lines(report: Report, plan: Plan) -> list[TargetLine]:
     total = plan.rss_requests
     quarter = total // 4
     n = _thousands(total)
+    chat_single, stream_single = single_rows(report)
     return [
         # p50 targets read the larger of the open-loop and the one-at-a-time figure: the open-loop
         # one can understate (see the module docstring), the one-at-a-time one cannot.
@@ -533,7 +777,7 @@ def target_lines(report: Report, plan: Plan) -> list[TargetLine]:
             0.5,
             "ms",
             2,
-            report.chat.errors(),
+            report.chat.errors("gateway"),
         ),
         TargetLine(
             f"added p99 at {CHAT_RPS} rps",
@@ -541,7 +785,7 @@ def target_lines(report: Report, plan: Plan) -> list[TargetLine]:
             2.0,
             "ms",
             2,
-            report.chat.errors(),
+            report.chat.errors("gateway"),
         ),
         TargetLine(
             "streaming TTFT added p50",
@@ -549,7 +793,7 @@ def target_lines(report: Report, plan: Plan) -> list[TargetLine]:
             1.0,
             "ms",
             2,
-            report.stream.errors(),
+            report.stream.errors("gateway"),
         ),
         TargetLine(f"RSS after {n} requests", marks[total], 150.0, "MB", 1),
         TargetLine(
@@ -559,52 +803,107 @@ def target_lines(report: Report, plan: Plan) -> list[TargetLine]:
             "MB",
             1,
         ),
+        # Against the floor. The concurrency-1 ratios read the larger of paced and back-to-back.
+        TargetLine(
+            "CPU/request chat, gw/proxy",
+            report.cpu_chat.ratio(),
+            CPU_RATIO_LIMIT,
+            "×",
+            2,
+            report.cpu_chat.errors,
+        ),
+        TargetLine(
+            "CPU/request stream, gw/proxy",
+            report.cpu_stream.ratio(),
+            CPU_RATIO_LIMIT,
+            "×",
+            2,
+            report.cpu_stream.errors,
+        ),
+        TargetLine(
+            "added p50 at conc. 1, gw/proxy",
+            max(row.ratio() for row in chat_single),
+            ADDED_RATIO_LIMIT,
+            "×",
+            2,
+            report.serial_chat.errors(),
+        ),
+        TargetLine(
+            "streaming TTFT added, gw/proxy",
+            max(row.ratio() for row in stream_single),
+            ADDED_RATIO_LIMIT,
+            "×",
+            2,
+            report.serial_stream.errors(),
+        ),
     ]
 
 
-def print_report(report: Report, plan: Plan, rig: Rig, logged: int | None, sent: int) -> list[TargetLine]:
+def print_header(plan: Plan, rig: Rig) -> None:
     print()
     print(f"machine: {machine_line()}")
-    print(f"pinning: {rig.cpus.describe()}")
+    print(f"pinning: {rig.cpus.describe()} (the gateway and the minimal proxy share the server cpu)")
     print(
-        "gateway: interlock up, 1 worker, virtual-key auth, request log to SQLite; upstream: simulator, "
-        f"all delays 0, {OUTPUT_TOKENS}-token answers"
+        "gateway: interlock up, 1 worker, virtual-key auth, request log to SQLite; proxy: minproxy.py, "
+        "pass-through on uvloop + httptools; upstream: simulator, all delays 0, "
+        f"{OUTPUT_TOKENS}-token answers"
     )
     print(
-        f"rounds: {plan.repeat} alternating direct/gateway windows of {plan.window_s:g} s per side; "
+        f"rounds: {plan.repeat} alternating direct/gateway/proxy windows of {plan.window_s:g} s per side; "
         "values are medians over rounds of per-round percentiles, in ms, from the scheduled send time"
     )
     print()
+
+
+def print_latencies(report: Report, plan: Plan) -> None:
     rows = [
         ("chat (non-streaming)", report.chat, "latency"),
         ("streaming TTFT", report.stream, "ttft"),
         ("streaming total", report.stream, "latency"),
     ]
     print("\n".join(latency_table(rows)))
-    print("one request at a time, direct and gateway taking turns (no queueing; ms):")
-    for name, single in (
-        ("chat (non-streaming)", report.single_chat),
-        ("streaming TTFT", report.single_stream),
-    ):
-        print(
-            f"  {name:<22} direct p50 {percentile(single.direct, 50):.2f}   gateway p50 "
-            f"{percentile(single.gateway, 50):.2f}   added p50 {single.added_p50():.2f}   "
-            f"({len(single.gateway)} requests per side)"
-        )
     lag = report.chat.stat("gateway", "lag", 99)
-    print(f"(load generator send lag p99 at {CHAT_RPS} rps: {lag:.2f} ms, included in both sides;")
+    print(f"(load generator send lag p99 at {CHAT_RPS} rps: {lag:.2f} ms, included in every side;")
     print(" bg load: cores kept busy by other processes on the machine meanwhile)")
+    print()
+    chat_single, stream_single = single_rows(report)
+    print("\n".join(single_table([*chat_single, *stream_single])))
+    print(
+        "(paced: the sides take turns request by request, 1 ms apart; back-to-back: each side's next "
+        f"request leaves when its answer is in, {plan.repeat} alternating rounds)"
+    )
+    print()
+    print(
+        "\n".join(
+            cpu_table([("chat (non-streaming)", report.cpu_chat), ("32-token stream", report.cpu_stream)])
+        )
+    )
+    print(
+        f"(utime + stime of each server over the run; closed loop, {CPU_CONCURRENCY} in flight, "
+        f"{plan.repeat} alternating rounds)"
+    )
+    print_noise(report)
+    print()
+
+
+def print_noise(report: Report) -> None:
+    """How many rounds other processes disturbed, and a warning when the kept ones were noisy."""
     comparisons = (report.chat, report.stream, *(step.comparison for step in report.steps))
     rerun = sum(c.discarded for c in comparisons)
     if rerun:
         print(f"(rounds run again because other processes were busy: {rerun})")
-    noisy = max(c.background_cores for c in (report.chat, report.stream))
+    measured = (report.chat, report.stream, report.serial_chat, report.serial_stream)
+    noisy = max(c.background_cores for c in measured)
     if noisy > NOISY_CORES:
         print(
             f"WARNING: other processes kept {noisy:.2f} cores busy during the latency measurements; "
             "these latencies are inflated by that noise: rerun on a quiet machine"
         )
-    print()
+
+
+def print_report(report: Report, plan: Plan, rig: Rig, logged: int | None) -> list[TargetLine]:
+    print_header(plan, rig)
+    print_latencies(report, plan)
     print(f"rate sweep (non-streaming; {plan.sweep_rounds} round(s) of {plan.sweep_window_s:g} s per side):")
     print("\n".join(sweep_table(report.steps)))
     print(f"highest rate held with added p99 <= {SWEEP_P99_LIMIT_MS:g} ms: {highest_held(report.steps)}")
@@ -620,7 +919,7 @@ def print_report(report: Report, plan: Plan, rig: Rig, logged: int | None, sent:
         f"gateway CPU {rss.cpu_us_per_request:.0f} µs/request, {rss.errors} errors"
     )
     logged_text = "unknown" if logged is None else str(logged)
-    print(f"request-log rows written: {logged_text} of {sent} gateway requests")
+    print(f"request-log rows written: {logged_text} of {report.gateway_sent} gateway requests")
     print()
     lines = target_lines(report, plan)
     for line in lines:
@@ -631,18 +930,25 @@ def print_report(report: Report, plan: Plan, rig: Rig, logged: int | None, sent:
 # --- main ------------------------------------------------------------------------------------------
 
 
+def start_rig(tmp: Path, cpus: CpuPlan, children: list[Child]) -> Rig:
+    """Start the upstream, the gateway and the proxy, appending each to ``children`` as it starts."""
+    sim, sim_port = start_sim(tmp, cpus)
+    children.append(sim)
+    gateway, gateway_port, master_key = start_gateway(tmp, sim_port, cpus)
+    children.append(gateway)
+    proxy, proxy_port = start_proxy(tmp, sim_port, cpus)
+    children.append(proxy)
+    key = create_virtual_key(gateway_port, master_key)
+    return Rig(sim, gateway, proxy, sim_port, gateway_port, proxy_port, key, tmp / "interlock.db", cpus)
+
+
 def run(plan: Plan) -> int:
     cpus = plan_cpus()
     with tempfile.TemporaryDirectory(prefix="interlock-bench-") as tmp_name:
         tmp = Path(tmp_name)
         children: list[Child] = []
         try:
-            sim, sim_port = start_sim(tmp, cpus)
-            children.append(sim)
-            gateway, gateway_port, master_key = start_gateway(tmp, sim_port, cpus)
-            children.append(gateway)
-            key = create_virtual_key(gateway_port, master_key)
-            rig = Rig(sim, gateway, sim_port, gateway_port, key, tmp / "interlock.db", cpus)
+            rig = start_rig(tmp, cpus, children)
             if cpus.rig is not None:
                 os.sched_setaffinity(0, cpus.rig)
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -650,12 +956,7 @@ def run(plan: Plan) -> int:
         finally:
             for child in reversed(children):
                 child.stop()
-        sent = report.rss.marks[-1][0] + sum(
-            c.gateway_requests_all
-            for c in (report.chat, report.stream, *(s.comparison for s in report.steps))
-        )
-        sent += 2 * (plan.single_requests + 20)
-        lines = print_report(report, plan, rig, count_logged(rig.db_path), sent)
+        lines = print_report(report, plan, rig, count_logged(rig.db_path))
     return 0 if all(line.ok for line in lines) else 1
 
 
@@ -670,7 +971,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return run(Plan.make(args.quick, args.repeat))
         except KeyboardInterrupt:
-            print("interrupted; stopped the gateway and the upstream", file=sys.stderr)
+            print("interrupted; stopped the gateway, the proxy and the upstream", file=sys.stderr)
             return 130
 
 
