@@ -9,7 +9,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import interlock.cli.sim as sim_cli
+import interlock.sim.command as sim_cli
 from interlock.sim import SimConfig, SimProcess, SimServerThread, config_to_args
 
 from .helpers import INSTANT, chat_body, get, post, wait_for_stats

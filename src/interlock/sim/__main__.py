@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interlock.cli.sim import main
+from interlock.sim.command import main
 
 if __name__ == "__main__":
     main()
