@@ -1,7 +1,8 @@
 """Real drills over loopback HTTP: a fleet started from the scenario (simulator processes and
 ``interlock up``), and a gateway already running with simulators the scenario names by URL.
 
-Only generous sanity bounds on times: speed is measured by benchmarks/failover.py.
+No bounds on times: the tests check the order of events and counts; how fast detection and
+recovery are is measured by benchmarks/failover.py.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def test_fleet_drill_through_the_cli(tmp_path: Path) -> None:
     assert report["monitored"] is True
     assert report["watched"] == ["chat/sim-a/sim-small#0"]
     assert report["detected_deployment"] == "chat/sim-a/sim-small#0"
-    assert 0 <= report["time_to_detect_s"] < 1.5
+    # the breaker was seen open while the deployment was still down, before the restart
+    detected = report["time_to_detect_s"]
+    assert detected is not None and report["injection_s"] + detected < report["removal_s"]
     assert baseline["p99_ms"] > 0 and report["p99_limit_ms"] == pytest.approx(1.5 * baseline["p99_ms"], 0.01)
     # the restarted simulator is probed, its breaker closes and it takes traffic again
     assert report["removal_s"] > report["injection_s"]
@@ -81,8 +84,7 @@ def two_sims() -> Iterator[tuple[SimServerThread, SimServerThread]]:
 @pytest.fixture
 def gateway(two_sims: tuple[SimServerThread, SimServerThread], tmp_path: Path) -> Iterator[Gateway]:
     a, b = two_sims
-    # round-robin: the default balancer would send little or nothing to a replica it has no
-    # samples of while the other answers fast (see docs/chaos.md)
+    # round-robin: both replicas take every other request, so each phase's split is known
     config = f"""
 master_key: {MASTER_KEY}
 store: sqlite:///{tmp_path}/interlock.db
@@ -127,8 +129,11 @@ def test_external_drill_without_master_key_uses_what_clients_saw(
     assert report.phases[1].fallbacks >= 1
     assert [(a.kind, a.ok) for a in report.actions] == [("fault", True), ("clear", True)]
     assert report.monitored is False and report.detect_source == "clients"
+    # clients stopped seeing the fault (a pause of quiet_s) while it was still in force: the breaker
+    # took sim-a out after its fifth consecutive failure, rather than every other request falling back
     assert report.detect_s is not None and report.detect_s == report.client_detect_s
-    assert 0 <= report.detect_s < 1.6
+    fault = report.phases[1]
+    assert fault.fallbacks < fault.requests // 2, (fault.fallbacks, fault.requests)
     assert any("no master key" in note for note in report.notes)
     assert a.stats()["errors_injected"] >= 1
 

@@ -8,19 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.routing import Mount
 from typer.testing import CliRunner
 
 from interlock.cli.main import app
-from interlock.config.loader import parse_settings
-from interlock.server.admin import require_master
-from interlock.server.admin_reports import register_report_routes
-from interlock.server.app import create_app
-from interlock.server.runtime import Runtime
-from interlock.server.thread import ServerThread, free_port
+from interlock.server.thread import free_port
 from interlock.sim import SimServerThread
 from interlock.telemetry.report_render import to_html, to_markdown
-from tests.gateway_harness import MASTER_KEY
+from tests.gateway_harness import MASTER_KEY, running_gateway
 
 runner = CliRunner()
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -49,16 +43,12 @@ models:
 
 @pytest.fixture
 def gateway(sim: SimServerThread, tmp_path: Path) -> Iterator[str]:
-    """A gateway (report routes registered) that has served chat traffic, some of it via fallback."""
-    settings = parse_settings(config(tmp_path, sim.base_url, f"http://127.0.0.1:{free_port()}/v1"), env={})
-    runtime = Runtime.build(settings)
-    asgi = create_app(settings, runtime)
-    admin = next(r.app for r in asgi.routes if isinstance(r, Mount) and r.path == "/admin")
-    if not any(getattr(r, "path", "") == "/reports/summary" for r in admin.routes):
-        register_report_routes(admin, runtime, require_master)
-    with ServerThread(asgi) as server:
+    """A gateway that has served chat traffic: six answers, the first of them via a fallback from
+    the dead deployment (whose breaker then opens), and one request refused for a wrong key."""
+    text = config(tmp_path, sim.base_url, f"http://127.0.0.1:{free_port()}/v1")
+    with running_gateway(text) as gw:
         auth = {"Authorization": f"Bearer {MASTER_KEY}"}
-        with httpx.Client(base_url=server.url, headers=auth, timeout=30) as client:
+        with httpx.Client(base_url=gw.url, headers=auth, timeout=30) as client:
             for i in range(6):
                 body = {"model": "chat", "messages": MESSAGES, "stream": i % 2 == 0}
                 assert client.post("/v1/chat/completions", json=body).status_code == 200
@@ -68,7 +58,7 @@ def gateway(sim: SimServerThread, tmp_path: Path) -> Iterator[str]:
             deadline = time.monotonic() + 10
             while len(client.get("/admin/requests").json()["data"]) < 7 and time.monotonic() < deadline:
                 time.sleep(0.05)
-        yield server.url
+        yield gw.url
 
 
 def test_top_once_prints_models_and_deployments(gateway: str) -> None:
@@ -104,12 +94,15 @@ def test_weekly_report_as_markdown(gateway: str) -> None:
     lines = md.splitlines()
     summary = lines[lines.index("## Summary") + 4]
     assert summary.startswith("| 7 |")  # 6 served, 1 refused (wrong key)
-    fallbacks = next(
-        line for line in lines if line.startswith("| chat |") and "%" in line and "needed" not in line
-    )
-    assert fallbacks
+    assert summary.split(" | ")[3] == "14.29 %"  # fallbacks: 1 of 7
+    performance = next(line for line in lines[lines.index("## Performance") :] if line.startswith("| chat |"))
+    chat_requests = int(performance.split(" | ")[1])
+    fallbacks = lines[lines.index("## Fallbacks") + 4 : lines.index("## Fallbacks") + 6]
+    # only the first request fell back (the dead deployment's breaker opened on it)
+    assert fallbacks[0].startswith(f"| chat | {chat_requests} | 1 | {100 / chat_requests:.2f} % |")
+    assert fallbacks[1].startswith("| embed | 0 | 0 | - |")
     failed = lines[lines.index("## Failed attempts behind fallbacks") + 4]
-    assert failed.startswith("| chat/dead/m#0 | upstream_unavailable |")
+    assert failed == "| chat/dead/m#0 | upstream_unavailable | 1 |"
     slo = next(line for line in lines[lines.index("## SLO compliance") :] if line.startswith("| chat |"))
     assert "ttft ≤ 5.00 s" in slo and "90 %" in slo and "85.71 %" in slo and "MISSED" in slo
     keys = lines[lines.index("## Top consumers: keys") + 4]

@@ -20,6 +20,9 @@ MESSAGES = [{"role": "user", "content": "still there?"}]
 
 @pytest.fixture
 def database(pg_server: PostgresServer) -> Iterator[str]:
+    """A database of its own on the test PostgreSQL server; skips, saying why, where it is absent."""
+    if pg_server.skip_reason is not None:
+        pytest.skip(pg_server.skip_reason)
     name = run_private(pg_server.create_database())
     try:
         yield name

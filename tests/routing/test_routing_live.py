@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,15 @@ def attempts(response: Any) -> list[str]:
     ]
 
 
+def wait_until(condition: Callable[[], bool], what: str, limit_s: float = 10.0) -> None:
+    """Poll until ``condition()`` holds; fail, naming ``what``, if it never does."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"never saw {what}")
+        time.sleep(0.01)
+
+
 def deployments(gateway: Gateway) -> dict[str, dict[str, Any]]:
     with gateway.admin() as admin:
         return {d["id"]: d for d in admin.get("/admin/deployments").json()["data"]}
@@ -84,16 +93,39 @@ def test_breaker_opens_on_a_dead_deployment_and_traffic_avoids_it(
 
 
 def test_retry_after_is_honoured(sim: SimServerThread, tmp_path: Path) -> None:
-    models = "  chat:\n    deployments:\n      - {provider: a, model: m}\n"
+    """The retry waits out the upstream's ``Retry-After`` although the policy's own backoff (1 ms)
+    would retry at once: the upstream sees nothing more until the test has cleared the fault."""
+    models = """  chat:
+    retry: {max_attempts: 2, base_delay_ms: 1}
+    deployments:
+      - {provider: a, model: m}
+"""
     with running_gateway(config(tmp_path, {"a": sim.base_url}, models)) as gw:
-        httpx.post(sim.url + "/sim/faults", json={"error_rate": 1.0, "error_status": 429, "retry_after_s": 1})
-        threading.Timer(0.3, lambda: httpx.delete(sim.url + "/sim/faults")).start()
-        started = time.monotonic()
-        response = gw.openai().chat.completions.with_raw_response.create(model="chat", messages=MESSAGES)  # type: ignore[arg-type]
-        waited = time.monotonic() - started
+        sim.set_faults(error_rate=1.0, error_status=429, retry_after_s=2)
+        client = gw.openai()
+        outcome: list[Any] = []
+
+        def send() -> None:
+            try:
+                raw = client.chat.completions.with_raw_response.create(model="chat", messages=MESSAGES)  # type: ignore[arg-type]
+            except openai.APIStatusError as exc:
+                outcome.append(exc)
+            else:
+                outcome.append(raw)
+
+        request = threading.Thread(target=send)
+        request.start()
+        wait_until(lambda: sim.stats()["errors_injected"] >= 1, "the first attempt's 429")
+        seen_before_clearing = sim.stats()["requests_total"]
+        sim.clear_faults()
+        request.join(timeout=30)
+    assert seen_before_clearing == 1  # the gateway held the retry back while the 429 stood
+    [response] = outcome
+    assert not isinstance(response, openai.APIStatusError), response.message
     assert response.status_code == 200
     assert attempts(response) == ["chat/a/m#0=rate_limit_exceeded", "chat/a/m#0=ok"]
-    assert waited >= 0.95  # the retry waited out Retry-After: 1 rather than hammering at 0.3 s
+    stats = sim.stats()
+    assert (stats["requests_total"], stats["errors_injected"]) == (2, 1)
 
 
 def test_retry_budget_stops_retries(sim: SimServerThread, tmp_path: Path) -> None:

@@ -5,10 +5,17 @@ part): two simulators behind the models ``chat`` (round-robin over both), ``prem
 a master key and a virtual key, and three threads of traffic. The browser is Debian's ``chromium``
 driven by Playwright; it is never downloaded. Signing in happens once per key; each test gets a
 fresh browser context holding that session.
+
+The background traffic must meet no error but the one it expects (a 404 for an unknown model): a test
+during which a request failed fails too, naming the request.
+
+Screenshots of the pages go to a temporary directory, or, with ``INTERLOCK_SCREENSHOTS=1`` in the
+environment, to docs/screenshots (the images docs/observability.md shows).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +30,8 @@ from tests.ui.traffic import TrafficGenerator
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS_ENV = "INTERLOCK_SCREENSHOTS"
+"""Set to ``1`` to write the screenshots to :data:`SCREENSHOTS`, refreshing the documentation's."""
 WARM_UP_S = 6.0
 """Traffic runs this long before the first page is opened, so the charts have some history."""
 
@@ -86,9 +95,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Itera
             traffic.start()
             try:
                 time.sleep(WARM_UP_S)
+                if traffic.failures or not traffic.sent:
+                    pytest.fail(f"the warm-up traffic failed ({traffic.sent} sent): {traffic.failures}")
                 yield Fleet(gateway, sim_a, sim_b, traffic, tenant_id, tenant_key)
             finally:
                 traffic.stop()
+            assert traffic.failures == [], traffic.failures
 
 
 @pytest.fixture(scope="package")
@@ -101,10 +113,27 @@ def browser(chromium_path: str) -> Iterator[Browser]:
             browser.close()
 
 
+@pytest.fixture(autouse=True)
+def traffic_meets_no_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test on the fleet fails when a background request failed while it ran."""
+    if "fleet" not in request.fixturenames:
+        yield
+        return
+    fleet: Fleet = request.getfixturevalue("fleet")
+    mark = len(fleet.traffic.failures)
+    yield
+    failures = fleet.traffic.failures_since(mark)
+    assert failures == [], f"background traffic failed during this test: {failures}"
+    assert fleet.traffic.running(), "a background traffic thread died"
+
+
 @pytest.fixture(scope="package")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where :func:`tests.ui.helpers.shoot` writes: docs/screenshots only when asked."""
+    if os.environ.get(SCREENSHOTS_ENV) == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
 
 
 def _signed_in_state(browser: Browser, fleet: Fleet, key: str) -> StorageState:

@@ -115,4 +115,7 @@ def metric_sum(fleet: Fleet, name: str) -> float:
 
 
 def shoot(page: Page, directory: Path, name: str) -> None:
-    page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
+    """A full-page PNG of ``page`` as ``directory/name.png`` (see the ``screenshots`` fixture)."""
+    path = directory / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), f"{path} is not a PNG"

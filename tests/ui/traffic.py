@@ -1,4 +1,8 @@
-"""Simulated traffic for the dashboard tests: a few threads sending requests through the openai SDK."""
+"""Simulated traffic for the dashboard tests: a few threads sending requests through the openai SDK.
+
+Every request must succeed, except the deliberate request for an unknown model, which must be a 404.
+Anything else (an error status, an exception, an unknown model answered) is kept in ``failures`` for
+the tests to assert on; a failure never stops the thread that met it."""
 
 from __future__ import annotations
 
@@ -27,10 +31,12 @@ def _chat_stream(client: openai.OpenAI, rng: random.Random, n: int) -> None:
 
 
 def _mixed(client: openai.OpenAI, rng: random.Random, n: int) -> None:
-    if n % 17 == 16:  # a client asking for a model that does not exist: a recorded 404
-        with contextlib.suppress(openai.NotFoundError):
+    if n % 17 == 16:  # a client asking for a model that does not exist: a recorded 404, expected
+        try:
             client.chat.completions.create(model="gpt-unknown", messages=[{"role": "user", "content": "x"}])
-        return
+        except openai.NotFoundError:
+            return
+        raise AssertionError("the unknown model gpt-unknown was answered")
     if n % 5 == 4:
         client.embeddings.create(model="embed", input=[f"document {n}", "another passage"])
         return
@@ -69,7 +75,9 @@ class TrafficGenerator:
         self._busy = 0
         self._threads: list[threading.Thread] = []
         self.sent = 0
+        """Requests that got the answer they expected."""
         self.failures: list[str] = []
+        """One line per request that did not: ``thread #n: Error: message``."""
 
     def start(self) -> None:
         for index, (name, client, send) in enumerate(self._workers):
@@ -89,9 +97,13 @@ class TrafficGenerator:
                 self._busy += 1
             try:
                 send(client, rng, n)
-                self.sent += 1
-            except openai.OpenAIError as exc:  # kept for the assertion at the end, never fatal here
-                self.failures.append(f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # kept for the tests to assert on, never fatal here
+                failure = f"{threading.current_thread().name} #{n}: {type(exc).__name__}: {exc}"
+                with self._lock:
+                    self.failures.append(failure)
+            else:
+                with self._lock:
+                    self.sent += 1
             finally:
                 with self._lock:
                     self._busy -= 1
@@ -118,8 +130,21 @@ class TrafficGenerator:
         finally:
             self._go.set()
 
+    def failures_since(self, mark: int) -> list[str]:
+        """The failures after the first ``mark`` (``len(failures)`` taken earlier)."""
+        with self._lock:
+            return self.failures[mark:]
+
+    def running(self) -> bool:
+        """Every thread is still sending (none has died)."""
+        return bool(self._threads) and all(thread.is_alive() for thread in self._threads)
+
     def stop(self) -> None:
+        """Stop every thread; a thread that does not stop is a failure."""
         self._stop.set()
         self._go.set()
         for thread in self._threads:
             thread.join(timeout=10)
+            if thread.is_alive():
+                with self._lock:
+                    self.failures.append(f"{thread.name}: did not stop within 10 s")
