@@ -80,7 +80,8 @@ def test_unknown_and_missing_action_kinds() -> None:
     text = GOOD.replace("do: kill", "do: explode").replace("{at: 2.5, do: enable,", "{at: 2.5,")
     found = problems(text)
     assert found[0] == (
-        "actions[0] (line 6): unknown action 'explode' (known: fault, clear, kill, stop, resume, restart, disable, enable)"
+        "actions[0] (line 6): unknown action 'explode' "
+        "(known: fault, clear, kill, stop, resume, restart, disable, enable)"
     )
     assert any(p.startswith("actions[5] (line 11): every action needs 'do'") for p in found)
 
