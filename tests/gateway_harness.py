@@ -17,7 +17,7 @@ from interlock.server.app import create_app
 from interlock.server.runtime import Runtime
 from interlock.server.thread import ServerThread
 
-MASTER_KEY = "sk-test-master-key-0123456789"
+MASTER_KEY = "sk-test-master-Jq7vR2xLp9WcZ4mTb8NfK3hY"
 
 
 @dataclass

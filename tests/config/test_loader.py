@@ -22,14 +22,15 @@ models:
       - {provider: sim-a, model: sim-small, pool: gpu, price: {input: 0.10, output: 0.40}}
       - {provider: sim-b, model: sim-small, price: {input: 0.10, output: 0.40}, weight: 2}
 """
-ENV = {"INTERLOCK_MASTER_KEY": "sk-master-0123", "SIM_KEY": "secret: {not yaml"}
+ENV = {"INTERLOCK_MASTER_KEY": "sk-master-4fT9qLm2Xv7RcB1nWk8ZpD3s", "SIM_KEY": "secret: {not yaml"}
 
 
 def test_the_example_file_loads(tmp_path: Path) -> None:
     path = tmp_path / "interlock.yaml"
     path.write_text(EXAMPLE)
     settings = load_settings(path, env=ENV)
-    assert settings.master_key is not None and settings.master_key.get_secret_value() == "sk-master-0123"
+    assert settings.master_key is not None
+    assert settings.master_key.get_secret_value() == ENV["INTERLOCK_MASTER_KEY"]
     sim_b = settings.providers["sim-b"]
     assert sim_b.api_key is not None and sim_b.api_key.get_secret_value() == "secret: {not yaml"
     deployments = settings.models["chat"].deployments
@@ -57,9 +58,10 @@ def test_missing_environment_variables_are_named() -> None:
 
 
 def test_default_values_and_escapes() -> None:
-    text = "master_key: ${NOPE:-fallback-key}\nstore: sqlite:///$${literal}.db\n"
+    fallback = "sk-fallback-Hx4kQ9vL2mRt7WbN8cZp"
+    text = f"master_key: ${{NOPE:-{fallback}}}\nstore: sqlite:///$${{literal}}.db\n"
     settings = parse_settings(text, env={})
-    assert settings.master_key is not None and settings.master_key.get_secret_value() == "fallback-key"
+    assert settings.master_key is not None and settings.master_key.get_secret_value() == fallback
     assert settings.store == "sqlite:///${literal}.db"
 
 
@@ -130,5 +132,6 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_master_key_from_the_environment_when_the_file_has_none() -> None:
-    settings = parse_settings("models: {}\n", env={"INTERLOCK_MASTER_KEY": "from-env-123"})
-    assert settings.master_key is not None and settings.master_key.get_secret_value() == "from-env-123"
+    key = "sk-from-env-Vb3nM8qX1wLz6TfR9kHc"
+    settings = parse_settings("models: {}\n", env={"INTERLOCK_MASTER_KEY": key})
+    assert settings.master_key is not None and settings.master_key.get_secret_value() == key

@@ -91,14 +91,14 @@ def test_auth_is_checked_before_the_model(gateway: Gateway) -> None:
 
 
 def test_oversized_body_is_413(gateway: Gateway) -> None:
-    limit = gateway.runtime.settings.server.max_body_bytes
+    limit = gateway.runtime.settings.server.body_limits.model
     big = '{"model": "chat", "messages": [{"role": "user", "content": "' + "x" * (limit + 10) + '"}]}'
     error = assert_openai_error(post(gateway, big, gateway.master_key), 413, "limit")
     assert error["code"] == "request_too_large"
 
 
 def test_oversized_chunked_body_is_413(gateway: Gateway) -> None:
-    limit = gateway.runtime.settings.server.max_body_bytes
+    limit = gateway.runtime.settings.server.body_limits.model
 
     def chunks():  # type: ignore[no-untyped-def]
         yield b'{"model": "chat", "messages": [{"role": "user", "content": "'

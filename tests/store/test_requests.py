@@ -44,6 +44,7 @@ async def test_insert_and_get_round_trip_every_field(store: Store) -> None:
         cost=0.00123,
         attempts=({"deployment": "openai-east", "status": 504}, {"deployment": "openai-west"}),
         extra={"variant": "canary", "tier": "economy", "cache": {"hit": False}},
+        client_request_id="caller-trace-42",
     )
     await store.requests.insert_many([record])
     assert await store.requests.get("req-1") == record
@@ -77,6 +78,26 @@ async def test_duplicate_request_ids_are_skipped_not_failed(store: Store) -> Non
     assert first is not None
     assert first.status == 200
     assert len(await store.requests.query()) == 2
+
+
+async def test_a_client_request_id_shared_by_requests_keeps_them_all(store: Store) -> None:
+    # the caller's id is a correlation field, not a key: reusing it hides nothing
+    await store.requests.insert_many(
+        [
+            make("ours-1", 0, key_id="key_1", client_request_id="same", cost=0.5),
+            make("ours-2", 1, key_id="key_2", client_request_id="same", cost=0.25),
+            make("ours-3", 2, key_id="key_1", client_request_id="other"),
+        ]
+    )
+    same = await store.requests.query(client_request_id="same")
+    assert [(r.request_id, r.key_id, r.cost) for r in same] == [
+        ("ours-2", "key_2", 0.25),
+        ("ours-1", "key_1", 0.5),
+    ]
+    assert [r.request_id for r in await store.requests.query(client_request_id="same", key_id="key_1")] == [
+        "ours-1"
+    ]
+    assert await store.requests.query(client_request_id="nobody") == []
 
 
 async def test_insert_many_of_nothing_is_a_noop(store: Store) -> None:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import interlock.store
 from interlock.store import Store, StoreError, StoreUnavailable
 from interlock.store.urls import parse_database_url
+from tests.postgres import PostgresServer
+
+if TYPE_CHECKING:
+    from tests.store.conftest import RawRows
 
 
 def test_public_api_is_pinned() -> None:
@@ -23,6 +28,7 @@ def test_public_api_is_pinned() -> None:
         "RequestLogWriter",
         "RequestRecord",
         "RequestSink",
+        "SessionRepository",
         "SpendLine",
         "SpendRepository",
         "SpendSummary",
@@ -36,10 +42,14 @@ def test_public_api_is_pinned() -> None:
         "WriterStats",
         "hash_key",
     ]
-    for name in interlock.store.__all__:
-        assert getattr(interlock.store, name) is not None
-    assert issubclass(StoreUnavailable, StoreError)
-    assert issubclass(StoreError, Exception)
+    missing = [name for name in interlock.store.__all__ if not hasattr(interlock.store, name)]
+    assert missing == [], f"exported but missing: {missing}"
+
+
+async def test_a_dead_database_is_caught_as_a_store_error(dead_pg_url: str) -> None:
+    with pytest.raises(StoreError) as info:
+        await Store.open(dead_pg_url)
+    assert type(info.value) is StoreUnavailable
 
 
 @pytest.mark.parametrize(
@@ -76,7 +86,7 @@ def test_unusable_urls_raise_value_error_without_the_password(raw: str) -> None:
 
 
 async def test_sqlite_file_and_parent_directory_are_created(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw_rows
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw_rows: RawRows
 ) -> None:
     monkeypatch.chdir(tmp_path)
     store = await Store.open("sqlite:///.interlock/interlock.db")
@@ -153,7 +163,7 @@ async def test_open_fails_cleanly_for_an_unopenable_sqlite_file(unopenable_sqlit
         await Store.open(unopenable_sqlite_url)
 
 
-async def test_missing_postgres_database_is_unavailable(pg_server) -> None:
+async def test_missing_postgres_database_is_unavailable(pg_server: PostgresServer) -> None:
     url = pg_server.url("interlock_no_such_database")
     with pytest.raises(StoreUnavailable, match="does not exist"):
         await Store.open(url)

@@ -117,3 +117,64 @@ async def test_earliest_finds_the_first_request_in_range(store: Store) -> None:
     assert await store.traffic.earliest(T0, key_id="key_b") == T0 + timedelta(seconds=12)
     with pytest.raises(ValueError, match="timezone-aware"):
         await store.traffic.earliest(datetime(2030, 1, 1))
+
+
+async def test_errors_count_only_failures_of_the_gateway_and_its_backends(store: Store) -> None:
+    await store.requests.insert_many(
+        [
+            make("ok", 1),
+            make("up", 2, status=504, error_kind="upstream_timeout", outcome="upstream_error"),
+            make("gw", 3, status=503, error_kind="service_unavailable", outcome="gateway_error"),
+            make("404", 4, status=404, error_kind="model_not_found", outcome="client_error"),
+            make("401", 5, status=401, error_kind="invalid_api_key", outcome="client_error"),
+            make("429", 6, status=429, error_kind="rate_limit_exceeded", outcome="refused"),
+            make("499", 7, status=499, outcome="cancelled"),
+        ]
+    )
+    whole = (await store.traffic.series(T0, 10, until=T0 + timedelta(seconds=10))).totals()
+    assert (whole.requests, whole.errors, whole.judged) == (7, 2, 3)
+    assert (whole.upstream_errors, whole.gateway_errors) == (1, 1)
+    assert (whole.client_errors, whole.refused, whole.cancelled) == (2, 1, 1)
+    assert whole.error_rate == pytest.approx(2 / 3)
+    assert sum(whole.latency_counts) == 1  # only the answer has a latency sample
+
+
+async def test_records_without_an_outcome_are_classified_by_status_and_kind(store: Store) -> None:
+    await store.requests.insert_many(
+        [
+            make("a", 1, status=502, error_kind="upstream_bad_response"),
+            make("b", 2, status=400, error_kind="upstream_rejected"),  # the upstream refused the caller
+            make("c", 3, status=429, error_kind="rate_limit_exceeded"),
+            make("d", 4, status=500, error_kind="api_error"),
+        ]
+    )
+    bucket = (await store.traffic.series(T0, 10, until=T0 + timedelta(seconds=10))).buckets[0]
+    assert (bucket.upstream_errors, bucket.client_errors, bucket.refused, bucket.gateway_errors) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert bucket.error_rate == pytest.approx(1.0)  # two failures, nothing else judged
+
+
+async def test_outcomes_per_model(store: Store) -> None:
+    await store.requests.insert_many(
+        [
+            make("a", 1, outcome="ok"),
+            make("b", 2, status=404, model="ghost", outcome="client_error", key_id="key_a"),
+            make("c", 3, status=503, outcome="upstream_error", key_id="key_a"),
+            make("d", 30, outcome="ok"),  # outside the range
+        ]
+    )
+    end = T0 + timedelta(seconds=20)
+    assert await store.traffic.outcomes(T0, until=end) == {
+        "chat": {"ok": 1, "upstream_error": 1},
+        "ghost": {"client_error": 1},
+    }
+    assert await store.traffic.outcomes(T0, until=end, key_id="key_a") == {
+        "chat": {"upstream_error": 1},
+        "ghost": {"client_error": 1},
+    }
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.traffic.outcomes(datetime(2030, 1, 1))

@@ -30,6 +30,10 @@ def test_redaction_patterns() -> None:
     assert text.count("[REDACTED]") == 4
     nested = redact({"messages": [{"content": f"use {SECRET}"}], "n": 2}, limit=10)
     assert nested == {"messages": [{"content": "use [REDAC…[truncated]"}], "n": 2}
+    assert redact({"messages": [{"content": '{"api_key": "k-123"}'}], "api_key": "x"}) == {
+        "messages": [{"content": '{"api_key": [REDACTED]}'}],
+        "api_key": "[REDACTED]",
+    }
 
 
 def read_rows(gateway: Gateway) -> list[RequestRecord]:

@@ -1,14 +1,20 @@
-"""Session tokens and CSRF tokens: genuine ones verify, anything else is refused without raising."""
+"""Session tokens and CSRF tokens: genuine ones verify, anything else is refused without raising.
+Over real HTTP: signing out revokes a session on the server (a replayed cookie is refused), and the
+signing secret is shared through the store, not derived from the master key."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
-from interlock.ui.session import SessionSigner
+from interlock.sim import SimServerThread
+from interlock.ui.session import COOKIE_NAME, SessionSigner
+from tests.gateway_harness import Gateway, running_gateway, simple_config
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
@@ -68,15 +74,6 @@ def test_a_token_signed_with_another_secret_or_version_is_refused() -> None:
     assert signer.verify(None) is None
 
 
-def test_the_master_key_derives_the_same_secret_in_every_process() -> None:
-    first = SessionSigner.for_master_key("sk-master-1")
-    second = SessionSigner.for_master_key("sk-master-1")
-    assert second.verify(first.issue("master")) is not None
-    assert SessionSigner.for_master_key("sk-master-2").verify(first.issue("master")) is None
-    no_master = SessionSigner.for_master_key(None)
-    assert SessionSigner.for_master_key(None).verify(no_master.issue("key_a")) is None
-
-
 def test_csrf_tokens_belong_to_one_session() -> None:
     signer = SessionSigner(SECRET)
     one = signer.verify(signer.issue("key_abc"))
@@ -93,3 +90,62 @@ def test_csrf_tokens_belong_to_one_session() -> None:
 def test_a_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         SessionSigner(b"short")
+
+
+def _sign_in(gateway: Gateway) -> str:
+    """Sign in with the master key over HTTP; the session cookie's value."""
+    with httpx.Client(base_url=gateway.url, follow_redirects=False) as client:
+        response = client.post("/ui/login", data={"key": gateway.master_key})
+        assert response.status_code == 303, response.text
+        return response.cookies[COOKIE_NAME]
+
+
+def _page_with(gateway: Gateway, cookie: str) -> httpx.Response:
+    with httpx.Client(base_url=gateway.url, follow_redirects=False) as client:
+        client.cookies.set(COOKIE_NAME, cookie)
+        return client.get("/ui/overview")
+
+
+def _csrf(html: str) -> str:
+    marker = 'name="csrf" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
+
+
+def test_signing_out_revokes_the_session_so_a_replayed_cookie_is_refused(gateway: Gateway) -> None:
+    cookie = _sign_in(gateway)
+    page = _page_with(gateway, cookie)
+    assert page.status_code == 200
+    with httpx.Client(base_url=gateway.url, follow_redirects=False) as client:
+        client.cookies.set(COOKIE_NAME, cookie)
+        out = client.post("/ui/logout", data={"csrf": _csrf(page.text)})
+        assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    replayed = _page_with(gateway, cookie)  # a copy of the cookie taken before the sign-out
+    assert replayed.status_code == 303 and replayed.headers["location"].startswith("/ui/login")
+    with httpx.Client(base_url=gateway.url) as client:
+        client.cookies.set(COOKIE_NAME, cookie)
+        assert client.get("/ui/api/overview").status_code == 401
+    assert _page_with(gateway, _sign_in(gateway)).status_code == 200  # a new sign-in works
+
+
+def test_gateways_sharing_a_store_share_sessions_and_sign_outs(sim: SimServerThread, tmp_path: Path) -> None:
+    config = simple_config({"sim-a": sim.base_url}, tmp_path)
+    with running_gateway(config) as first, running_gateway(config) as second:
+        cookie = _sign_in(first)
+        page = _page_with(second, cookie)
+        assert page.status_code == 200
+        with httpx.Client(base_url=second.url, follow_redirects=False) as client:
+            client.cookies.set(COOKIE_NAME, cookie)
+            assert client.post("/ui/logout", data={"csrf": _csrf(page.text)}).status_code == 303
+        assert _page_with(first, cookie).status_code == 303
+
+
+def test_the_signing_secret_is_not_derived_from_the_master_key(sim: SimServerThread, tmp_path: Path) -> None:
+    # Same master key, separate stores: a session of one gateway means nothing to the other.
+    one = simple_config({"sim-a": sim.base_url}, tmp_path / "one")
+    two = simple_config({"sim-a": sim.base_url}, tmp_path / "two")
+    with running_gateway(one) as first, running_gateway(two) as second:
+        assert first.master_key == second.master_key
+        cookie = _sign_in(first)
+        assert _page_with(first, cookie).status_code == 200
+        assert _page_with(second, cookie).status_code == 303

@@ -1,16 +1,23 @@
-"""``interlock keys create|list|revoke``: manage API keys through a running gateway's admin API."""
+"""``interlock keys create|list|revoke``: manage API keys through a running gateway's admin API.
+
+``interlock keys rotate-master`` replaces the embedded default's generated master key (the one
+``interlock up`` makes when no key is configured); it works on the ``.interlock`` directory, not
+through a gateway.
+"""
 
 from __future__ import annotations
 
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from interlock.config.demo import DEMO_DIR, HASH_FILE, rotate_master_key
 from interlock.config.loader import MASTER_KEY_ENV
 
 __all__ = ["Gateway", "MasterKey", "admin_call", "register"]
@@ -96,3 +103,21 @@ def revoke(
     """Revoke a key. It fails at once."""
     admin_call(gateway, master_key, "DELETE", f"/keys/{key_id}")
     console.print(f"revoked {key_id}")
+
+
+@keys_app.command("rotate-master")
+def rotate_master(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="The embedded default's state directory.")
+    ] = DEMO_DIR,
+) -> None:
+    """Make a new master key for `interlock up` without a config; print it once. Restart to apply."""
+    key = rotate_master_key(directory)
+    console.print(f"master key: [bold]{key}[/bold]", highlight=False)
+    console.print(
+        f"Store it now: only its SHA-256 is kept ({directory / HASH_FILE}). Restart `interlock up` "
+        "to use it; the old key works until then. A key set in INTERLOCK_MASTER_KEY or a config "
+        "file is rotated there instead.",
+        style="yellow",
+        highlight=False,
+    )

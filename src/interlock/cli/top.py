@@ -1,10 +1,12 @@
 """``interlock top``: a live view of a running gateway for operators who live in a shell.
 
-Per model: requests per second, error share, latency and TTFT percentiles, SLO compliance, tokens
-per second and spend; per deployment: breaker state, in-flight, concurrency limit, error rate and
-TTFT. Rates are differences of ``/metrics`` counters between two polls; percentiles and compliance
-are the SLO tracker's rolling 5 minutes (``/admin/slo``). ``--once`` prints one frame (two polls
-``--interval`` apart) and exits, for scripts and tests.
+Per model: requests per second, error share (failures of the gateway or its backends among the
+requests they could hit), the callers' own 4xx and the gateway's refusals (shares of all requests),
+latency and TTFT percentiles, SLO compliance, tokens per second and spend; per deployment: breaker
+state, in-flight, concurrency limit, error rate and TTFT. Rates are differences of ``/metrics``
+counters between two polls; percentiles and compliance are the SLO tracker's rolling 5 minutes
+(``/admin/slo``). ``--once`` prints one frame (two polls ``--interval`` apart) and exits, for
+scripts and tests.
 """
 
 from __future__ import annotations
@@ -96,12 +98,42 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else (f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.0f}ms")
 
 
+def _by_outcome(now: Sample, before: Sample | None, model: str) -> dict[str, float]:
+    """Requests of ``model`` per outcome class: over the last interval, or since start when idle."""
+    name = "interlock_requests_total"
+    classes = ("ok", "client_error", "refused", "upstream_error", "gateway_error", "cancelled")
+    recent = {c: _rate(now, before, name, model=model, outcome=c) or 0.0 for c in classes}
+    if sum(recent.values()) > 0:
+        return recent
+    return {c: now.total(name, model=model, outcome=c) for c in classes}
+
+
+def _shares(now: Sample, before: Sample | None, model: str) -> dict[str, float | None]:
+    """The error share (failures among answers and failures) and the shares of all requests that
+    were the callers' own 4xx or the gateway's refusals."""
+    counts = _by_outcome(now, before, model)
+    requests = sum(counts.values())
+    failures = counts["upstream_error"] + counts["gateway_error"]
+    judged = failures + counts["ok"]
+    return {
+        "errors": failures / judged if judged else None,
+        "client_error": counts["client_error"] / requests if requests else None,
+        "refused": counts["refused"] / requests if requests else None,
+    }
+
+
+def _share(value: float | None, style: str) -> Text:
+    return Text(_num(None if value is None else value * 100, "{:.1f}%"), style=style if value else "")
+
+
 def _models(now: Sample, before: Sample | None) -> Table:
     table = Table(
         "model",
         "req/s",
         "requests",
         "errors",
+        "caller 4xx",
+        "refused",
         "p50",
         "p95",
         "ttft p50",
@@ -115,10 +147,8 @@ def _models(now: Sample, before: Sample | None) -> Table:
     for report in now.slo:
         model = report["model"]
         total = now.total("interlock_requests_total", model=model)
-        failed = total - now.total("interlock_requests_total", model=model, status_class="2xx")
         recent = _rate(now, before, "interlock_requests_total", model=model)
-        recent_ok = _rate(now, before, "interlock_requests_total", model=model, status_class="2xx")
-        errors = (recent - (recent_ok or 0.0)) / recent if recent else (failed / total if total else None)
+        shares = _shares(now, before, model)
         tokens = _rate(now, before, "interlock_tokens_total", model=model, type="prompt")
         out_tokens = _rate(now, before, "interlock_tokens_total", model=model, type="completion")
         spend_rate = _rate(now, before, "interlock_cost_usd_total", model=model)
@@ -132,7 +162,9 @@ def _models(now: Sample, before: Sample | None) -> Table:
             model,
             _num(recent),
             f"{int(total):,}",
-            Text(_num(None if errors is None else errors * 100, "{:.1f}%"), style="red" if errors else ""),
+            _share(shares["errors"], "red"),
+            _share(shares["client_error"], "yellow"),
+            _share(shares["refused"], "yellow"),
             _ms(report["e2e_ms"]["p50"]),
             _ms(report["e2e_ms"]["p95"]),
             _ms(report["ttft_ms"]["p50"]),

@@ -7,17 +7,19 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import uvicorn
 import yaml
 from rich.console import Console
 
-from interlock.config.demo import DEMO_DIR, demo_settings, ensure_master_key
+from interlock.config.demo import DEMO_DIR, MasterKey, demo_settings, ensure_master_key
 from interlock.config.loader import CONFIG_ENV, ConfigError, export_to_workers, load_settings
 from interlock.config.schema import Settings
 from interlock.server.app import create_app, tune_gc
+from interlock.server.edge import uvicorn_options
+from interlock.server.proxies import proxy_options
 from interlock.sim import SimConfig, SimProcess
 
 __all__ = ["register"]
@@ -42,20 +44,20 @@ def up(
     # action that would end the process on the spot and leave the demo simulators running.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with contextlib.ExitStack() as stack:
+        master: MasterKey | None = None
         if config is not None:
             settings = _load(config)
             path = config
-            key = settings.master_key.get_secret_value() if settings.master_key else None
         else:
-            key = ensure_master_key()
+            master = _demo_master_key()
+            export_to_workers(master_key_sha256=master.sha256)  # children get the hash, never the key
             path = stack.enter_context(_demo_fleet())
-            export_to_workers(master_key=key)
             settings = _load(path)
         server = settings.server
         host = host or server.host
         port = port if port is not None else server.port
         workers = workers or server.workers
-        _announce(host, port, key, settings, demo=config is None)
+        _announce(host, port, _master_key_line(settings, master), settings, demo=config is None)
         tune_gc()
         if workers > 1:
             export_to_workers(config_path=path.resolve())
@@ -65,19 +67,36 @@ def up(
                 host=host,
                 port=port,
                 workers=workers,
-                **_SERVER_OPTIONS,
+                **uvicorn_options(server),
+                **proxy_options(server),
             )
         else:
-            uvicorn.run(create_app(settings), host=host, port=port, **_SERVER_OPTIONS)
+            options = uvicorn_options(server) | proxy_options(server)
+            uvicorn.run(create_app(settings), host=host, port=port, **options)
 
 
-_SERVER_OPTIONS: dict[str, Any] = {
-    "loop": "uvloop",
-    "http": "httptools",
-    "log_level": "warning",
-    "access_log": False,
-    "timeout_graceful_shutdown": 10,
-}
+def _demo_master_key() -> MasterKey:
+    try:
+        return ensure_master_key()
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+_ROTATE = "rotate with `interlock keys rotate-master`"
+
+
+def _master_key_line(settings: Settings, demo: MasterKey | None) -> str | None:
+    """What the banner says about the master key. A configured key is never printed."""
+    if demo is not None and demo.new_key is not None:
+        return f"{demo.new_key}   (shown this once: store it now; only its hash is kept; {_ROTATE})"
+    if demo is not None and demo.source == "stored":
+        return f"set (shown at first start; {_ROTATE})"
+    if demo is not None:
+        return "set (from INTERLOCK_MASTER_KEY)"
+    if settings.master_key_hash() is not None:
+        return "set (from the configuration)"
+    return None
 
 
 def _load(path: Path) -> Settings:
@@ -109,7 +128,7 @@ def _demo_fleet() -> Iterator[Path]:
         yield path
 
 
-def _announce(host: str, port: int, key: str | None, settings: Settings, *, demo: bool) -> None:
+def _announce(host: str, port: int, key_line: str | None, settings: Settings, *, demo: bool) -> None:
     console.soft_wrap = True
     url = f"http://{host}:{port}"
     console.print(f"[bold green]Interlock[/bold green] serving on [bold]{url}/v1[/bold]", highlight=False)
@@ -119,8 +138,9 @@ def _announce(host: str, port: int, key: str | None, settings: Settings, *, demo
     )
     if demo:
         console.print("  demo fleet: simulated backends in pools cpu and gpu", highlight=False)
-    if key:
-        console.print(f"  key:    {key}   (master key; create scoped keys with `interlock keys create`)")
+    if key_line:
+        console.print(f"  master key: {key_line}", highlight=False, markup=False)
+        console.print("  create scoped keys with `interlock keys create`", highlight=False, markup=False)
     else:
         console.print("  [yellow]no master key configured: the admin API is disabled[/yellow]")
     console.print(

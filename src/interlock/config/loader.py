@@ -26,6 +26,7 @@ from interlock.config.yaml_paths import YamlPath, line_numbers, where
 __all__ = [
     "CONFIG_ENV",
     "MASTER_KEY_ENV",
+    "MASTER_KEY_SHA256_ENV",
     "ConfigError",
     "config_path_from_env",
     "export_to_workers",
@@ -35,6 +36,7 @@ __all__ = [
 
 CONFIG_ENV = "INTERLOCK_CONFIG"
 MASTER_KEY_ENV = "INTERLOCK_MASTER_KEY"
+MASTER_KEY_SHA256_ENV = "INTERLOCK_MASTER_KEY_SHA256"
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -53,12 +55,17 @@ def config_path_from_env(env: Mapping[str, str] | None = None) -> Path | None:
     return Path(value) if value else None
 
 
-def export_to_workers(*, config_path: Path | None = None, master_key: str | None = None) -> None:
-    """Put settings where worker processes (and this one's later loads) will find them."""
+def export_to_workers(*, config_path: Path | None = None, master_key_sha256: str | None = None) -> None:
+    """Put settings where worker processes (and this one's later loads) will find them.
+
+    The master key travels as its hash only: with ``master_key_sha256`` the plaintext
+    ``INTERLOCK_MASTER_KEY`` is taken out of this process's environment, so workers never see it.
+    """
     if config_path is not None:
         os.environ[CONFIG_ENV] = str(config_path)
-    if master_key is not None:
-        os.environ[MASTER_KEY_ENV] = master_key
+    if master_key_sha256 is not None:
+        os.environ[MASTER_KEY_SHA256_ENV] = master_key_sha256
+        os.environ.pop(MASTER_KEY_ENV, None)
 
 
 def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,7 +94,7 @@ def parse_settings(text: str, *, source: str = "<config>", env: Mapping[str, str
         node = yaml.compose(tokenized, Loader=yaml.SafeLoader)
         data = yaml.safe_load(tokenized)
     except yaml.YAMLError as exc:
-        raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+        raise ConfigError(source, [f"not valid YAML: {_yaml_problem(exc)}"]) from None
     lines = line_numbers(node) if node is not None else {}
     if data is None:
         data = {}
@@ -97,12 +104,31 @@ def parse_settings(text: str, *, source: str = "<config>", env: Mapping[str, str
     data = _substitute(data, (), _Env(environ, tokens), problems, lines)
     if problems:
         raise ConfigError(source, problems)
-    if data.get("master_key") is None and environ.get(MASTER_KEY_ENV):
-        data["master_key"] = environ[MASTER_KEY_ENV]
+    _master_key_from_env(data, environ)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, [_describe(err, lines) for err in exc.errors()]) from None
+
+
+def _master_key_from_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """A file without a master key takes ``INTERLOCK_MASTER_KEY``, else ``…_SHA256``, if set."""
+    if data.get("master_key") is not None or data.get("master_key_sha256") is not None:
+        return
+    if environ.get(MASTER_KEY_ENV):
+        data["master_key"] = environ[MASTER_KEY_ENV]
+    elif environ.get(MASTER_KEY_SHA256_ENV):
+        data["master_key_sha256"] = environ[MASTER_KEY_SHA256_ENV]
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, without the snippet of the file PyYAML quotes (it may hold a secret)."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return "the file cannot be parsed"
+    where = ""
+    if exc.problem_mark is not None:
+        where = f" (line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1})"
+    return f"{exc.problem or exc.context or 'syntax error'}{where}"
 
 
 class _Env:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from interlock.config.secrets import hash_secret, is_sha256_hex, mask_url_password, master_key_problem
 from interlock.headers import header_problem
 
 __all__ = [
+    "BodyLimits",
     "DeploymentSpec",
     "LoggingSpec",
     "ModelSpec",
@@ -19,7 +23,13 @@ __all__ = [
     "ServerSpec",
     "Settings",
     "TelemetrySpec",
+    "revealed_headers",
 ]
+
+
+def revealed_headers(headers: Mapping[str, SecretStr]) -> dict[str, str]:
+    """Header values as plain text, to put on the wire (and nowhere else)."""
+    return {name: value.get_secret_value() for name, value in headers.items()}
 
 
 class _Strict(BaseModel):
@@ -32,12 +42,14 @@ class ProviderSpec(_Strict):
     kind: Literal["openai", "anthropic"]
     base_url: str | None = None
     api_key: SecretStr | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    """Extra headers sent upstream; their values are secrets (they often carry credentials)."""
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)
     keepalive_s: float = Field(4.0, gt=0)
-    proxy: str | None = None
-    """An http:// proxy for this provider; unset, HTTPS_PROXY / HTTP_PROXY / NO_PROXY apply."""
+    proxy: SecretStr | None = None
+    """An http:// proxy for this provider (its URL may hold a password); unset, HTTPS_PROXY /
+    HTTP_PROXY / NO_PROXY apply."""
     health_check_interval_s: float | None = Field(None, gt=0)
     """Probe the provider's model list this often; None (the default) turns active checks off."""
 
@@ -66,18 +78,18 @@ class ProviderSpec(_Strict):
 
     @field_validator("proxy")
     @classmethod
-    def _proxy_url(cls, value: str | None) -> str | None:
-        if value:
-            parts = urlsplit(value)
+    def _proxy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value and value.get_secret_value():
+            parts = urlsplit(value.get_secret_value())
             if parts.scheme != "http" or not parts.hostname:
                 raise ValueError("must be an http:// URL with a host (http://[user:password@]host:port)")
         return value
 
     @field_validator("headers")
     @classmethod
-    def _header_text(cls, value: dict[str, str]) -> dict[str, str]:
+    def _header_text(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
         for name, text in value.items():
-            problem = header_problem(name, text)
+            problem = header_problem(name, text.get_secret_value())
             if problem:
                 raise ValueError(problem)
         return value
@@ -124,6 +136,9 @@ class RoutingSpec(_Strict):
     prefix_match_threshold: float = Field(0.3, ge=0, le=1)
     prefix_balance_abs: int = Field(32, ge=0)
     prefix_balance_rel: float = Field(1.5, ge=1)
+    resume_streams: bool = True
+    """A stream that breaks after its first token (the upstream died, hung or timed out) goes on
+    from where it stopped on another deployment, instead of ending with an error event."""
 
 
 class TimeoutSpec(_Strict):
@@ -163,15 +178,18 @@ class BreakerSpec(_Strict):
 
 
 class HedgeSpec(_Strict):
-    """Race a second deployment when the first is slow to start (opt-in)."""
+    """Race a second deployment when the first has stalled: produced nothing (no first token, no
+    answer) well past what requests of its shape have taken there lately."""
 
-    enabled: bool = False
-    quantile: float = Field(0.95, gt=0, lt=1)
-    """Hedge when no first token has arrived by this quantile of the deployment's recent TTFTs."""
-    min_delay_ms: float = Field(50, ge=0)
-    answer_factor: float = Field(3.0, ge=1)
-    """For a complete (non-streamed) answer: hedge after this multiple of the time an answer of up
-    to ``max_tokens`` takes on the deployment at its recent best."""
+    enabled: bool = True
+    stall_factor: float = Field(2.0, ge=1)
+    """Hedge after this multiple of the recent time of requests of the same shape on the deployment
+    (streams: time to first token for the prompt's size; complete answers: an answer of up to
+    ``max_tokens``)."""
+    quantile: float = Field(0.99, gt=0, lt=1)
+    """For a stream, never before this quantile of the deployment's recent first-token times."""
+    min_delay_ms: float = Field(500, ge=0)
+    """Never before this: against a fast upstream, scheduling jitter must not double requests."""
     budget_ratio: float = Field(0.1, ge=0, le=1)
     """At most this share of requests may be hedged (over a 10 s window)."""
 
@@ -227,11 +245,62 @@ class ModelSpec(_Strict):
     slo: SloSpec = Field(default_factory=SloSpec)
 
 
+class BodyLimits(_Strict):
+    """The largest request body each group of routes accepts, in bytes (413 beyond it)."""
+
+    model: int = Field(32 * 1024 * 1024, gt=0)
+    """``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/messages``: images travel base64-encoded."""
+    admin: int = Field(1024 * 1024, gt=0)
+    """``/admin``."""
+    other: int = Field(64 * 1024, gt=0)
+    """``/ui`` (sign-in and operator forms) and every other route."""
+
+
 class ServerSpec(_Strict):
+    """The listening socket and what the gateway's edge accepts from a client."""
+
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=256)
-    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    body_limits: BodyLimits = Field(default_factory=BodyLimits)
+    header_timeout_s: float = Field(10.0, gt=0)
+    """A request's headers must all arrive within this time of its first byte (or of the connection
+    opening); otherwise 408 and the connection is closed (slowloris)."""
+    body_timeout_s: float = Field(30.0, gt=0)
+    """A request's body must all arrive within this time of its headers; otherwise 408 and close."""
+    keepalive_s: float = Field(5.0, gt=0)
+    """An idle keep-alive connection is closed after this long."""
+    max_connections: int = Field(1024, ge=1)
+    """Open connections per worker. At the cap, requests get 503; connections beyond it are closed
+    as they are accepted."""
+    max_headers: int = Field(100, ge=1)
+    """Header lines per request (trailers count too); 431 beyond it."""
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    """Bytes of the request line and headers together; 431 beyond it."""
+    docs: Literal["public", "admin", "off"] = "public"
+    """``/admin/docs`` and ``/admin/openapi.json``: open to anyone, master key only, or not served."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or networks (``10.0.0.0/8``) of the proxies in front of the gateway: only their
+    ``X-Forwarded-Proto`` and ``X-Forwarded-For`` are believed; from anyone else they are ignored."""
+    hsts: bool = False
+    """Send ``Strict-Transport-Security`` on responses to https requests (TLS at the proxy counts)."""
+    hsts_max_age_s: int = Field(31_536_000, gt=0)
+
+    @field_validator("docs", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        # YAML reads a bare `off` as false
+        return "off" if value is False else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"'{entry}' is not an IP address or network (10.0.0.0/8)") from None
+        return value
 
 
 class LoggingSpec(_Strict):
@@ -247,13 +316,14 @@ class LoggingSpec(_Strict):
 class WebhookSpec(_Strict):
     """Where alerts are POSTed (JSON; Slack-compatible ``text`` included)."""
 
-    url: str
-    headers: dict[str, str] = Field(default_factory=dict)
+    url: SecretStr
+    """A secret: chat webhooks (Slack, Teams …) carry their token in the URL."""
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
 
@@ -284,11 +354,13 @@ class TelemetrySpec(_Strict):
 
     otlp_endpoint: str | None = None
     """OTLP/HTTP traces endpoint (``http://collector:4318`` or ``…/v1/traces``); unset: no tracing."""
-    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    otlp_headers: dict[str, SecretStr] = Field(default_factory=dict)
     service_name: str = Field("interlock", min_length=1)
     sample_ratio: float = Field(1.0, ge=0, le=1)
     """Share of new traces recorded; a client's ``traceparent`` sampling decision is followed."""
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
+    metrics_token: SecretStr | None = None
+    """When set, ``/metrics`` answers only requests with ``Authorization: Bearer <token>``."""
 
     @field_validator("otlp_endpoint")
     @classmethod
@@ -302,7 +374,12 @@ class Settings(_Strict):
     """The whole configuration, parsed once at start-up."""
 
     master_key: SecretStr | None = None
+    """The administrator's key: at least 32 random characters (weak keys are refused)."""
+    master_key_sha256: SecretStr | None = None
+    """Only the SHA-256 (hex) of the master key, for a gateway that should never hold the key itself
+    (the workers of ``interlock up`` get this)."""
     store: str = "sqlite:///.interlock/interlock.db"
+    """The database URL; shown (``repr``, logs) with its password masked."""
     server: ServerSpec = Field(default_factory=ServerSpec)
     logging: LoggingSpec = Field(default_factory=LoggingSpec)
     telemetry: TelemetrySpec = Field(default_factory=TelemetrySpec)
@@ -312,10 +389,37 @@ class Settings(_Strict):
 
     @field_validator("master_key")
     @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 8:
-            raise ValueError("must be at least 8 characters")
+    def _strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = master_key_problem(value.get_secret_value()) if value is not None else None
+        if problem:
+            raise ValueError(problem)
         return value
+
+    @field_validator("master_key_sha256")
+    @classmethod
+    def _a_digest(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            digest = value.get_secret_value().strip().lower()
+            if not is_sha256_hex(digest):
+                raise ValueError("must be a SHA-256 hex digest (64 hex digits)")
+            value = SecretStr(digest)
+        return value
+
+    @model_validator(mode="after")
+    def _one_master_key(self) -> Settings:
+        if self.master_key is not None and self.master_key_sha256 is not None:
+            raise ValueError("set master_key or master_key_sha256, not both")
+        return self
+
+    def master_key_hash(self) -> str | None:
+        """The SHA-256 hex digest the master key is checked against; ``None`` when there is none."""
+        if self.master_key is not None:
+            return hash_secret(self.master_key.get_secret_value())
+        return self.master_key_sha256.get_secret_value() if self.master_key_sha256 else None
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, mask_url_password(value) if name == "store" else value
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from interlock.errors import GatewayError
+    from interlock.routing.decision import Decision
     from interlock.routing.snapshot import Deployment
 
 __all__ = [
@@ -83,11 +84,20 @@ def _int(value: Any) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One try at one deployment, for the trace and the ``x-interlock-attempts`` header."""
+    """One try at one deployment, for the trace and the ``x-interlock-attempts`` header.
+
+    ``latency_ms`` runs from the attempt's start to its answer, its error, or — for a stream that
+    was returned — the stream's end; ``first_token_ms`` is when a stream's first chunk came (from
+    the attempt's start). ``start_ms`` is the attempt's start after the request's arrival.
+    ``upstream`` is False for an attempt refused before it reached the upstream (no free slot).
+    """
 
     deployment: str
     outcome: str
     latency_ms: float
+    start_ms: float | None = None
+    first_token_ms: float | None = None
+    upstream: bool = True
 
 
 @dataclass(slots=True)
@@ -101,6 +111,8 @@ class RequestContext:
     stream: bool
     front: Front = "openai"
     api_key: str | None = None
+    client_request_id: str | None = None
+    """The caller's own ``x-request-id`` (sanitised), kept for correlation; ``request_id`` is ours."""
     traceparent: str | None = None
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     """The raw request headers (lower-case names), for stages that need one."""
@@ -113,6 +125,8 @@ class RequestContext:
     principal: Principal | None = None
     deployment: Deployment | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    """Each routing decision (candidates, verdicts, pick), in the order they were made."""
     hedged: bool = False
     usage: Usage | None = None
     first_token_at: float | None = None
@@ -125,6 +139,9 @@ class RequestContext:
     reply_overhead_ms: float | None = None
     """Gateway time (upstream waits excluded) when the reply left the chain: for a stream, when its
     first chunk was ready."""
+    stream_overhead_s: float = 0.0
+    """The chain's own time on a stream's later chunks (upstream waits excluded), added to
+    ``reply_overhead_ms`` when the stream ends."""
     status: int = 200
     error: GatewayError | None = None
 
@@ -150,6 +167,17 @@ class RequestContext:
         self._waiting -= 1
         if self._waiting == 0:
             self.upstream_s += time.perf_counter() - self._wait_started
+
+    def stream_ended(self, index: int, outcome: str) -> None:
+        """The stream of attempt ``index`` ended (``ok``, an error kind, or ``abandoned``): the
+        attempt spans until now, not only until its first token."""
+        if index >= len(self.attempts):
+            return
+        attempt = self.attempts[index]
+        if attempt.start_ms is not None:
+            end_ms = (time.perf_counter() - self.received_at) * 1000.0
+            latency = round(end_ms - attempt.start_ms, 3)
+            self.attempts[index] = replace(attempt, outcome=outcome, latency_ms=latency)
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""

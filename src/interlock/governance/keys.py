@@ -6,6 +6,15 @@ created or revoked a key. A key this process revokes fails at once; a key revoke
 fails within one poll interval. An unknown key is looked up once in the store (it may have been
 created elsewhere a moment ago) and remembered as unknown for a short while, so a flood of bad keys
 cannot become a flood of queries.
+
+The refresh loop survives every error: a failed poll is logged and the next one runs on time, so a
+revocation elsewhere still takes effect once the store answers again.
+
+Keys' ``last_used_at`` is recorded off the hot path: a request only adds its key's id to a set;
+every ``touch_interval_s`` the set is written in one ``UPDATE`` (per 500 keys), and whatever a
+failed write could not record is kept for the next one.
+
+The master key is known only by its SHA-256 (see ``Settings.master_key_hash``), never as plaintext.
 """
 
 from __future__ import annotations
@@ -27,21 +36,29 @@ log = logging.getLogger(__name__)
 
 _NEGATIVE_TTL_S = 2.0
 _NEGATIVE_MAX = 10_000
+_USED_MAX = 100_000  # ids waiting to be written while the store is down; beyond it, new uses are dropped
 
 
 class KeyCache:
     """Answers "who holds this key?" from memory."""
 
     def __init__(
-        self, repo: KeyRepository | None, master_key: str | None, *, refresh_interval_s: float = 1.0
+        self,
+        repo: KeyRepository | None,
+        master_key_sha256: str | None,
+        *,
+        refresh_interval_s: float = 1.0,
+        touch_interval_s: float = 15.0,
     ) -> None:
         self._repo = repo
-        self._master_hash = hash_key(master_key) if master_key else None
+        self._master_hash = master_key_sha256
         self._interval = refresh_interval_s
+        self._touch_interval = touch_interval_s
         self._by_hash: dict[str, KeyRecord] = {}
         self._unknown: dict[str, float] = {}
+        self._used: set[str] = set()
         self._revision = -1
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def attach(self, repo: KeyRepository) -> None:
         """Connect the store once it is open."""
@@ -52,14 +69,19 @@ class KeyCache:
         if self._repo is None:
             return
         await self.refresh()
-        self._task = asyncio.create_task(self._watch(), name="interlock-key-refresh")
+        self._tasks = [
+            asyncio.create_task(self._watch(), name="interlock-key-refresh"),
+            asyncio.create_task(self._touch_loop(), name="interlock-key-last-used"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Stop watching, then write the last batch of key uses."""
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
+        await self._flush_quietly()
 
     async def refresh(self) -> None:
         """Reload all usable keys if the store's revision moved."""
@@ -72,12 +94,52 @@ class KeyCache:
             self._revision = revision
 
     async def _watch(self) -> None:
+        failures = 0
         while True:
             await asyncio.sleep(self._interval)
             try:
                 await self.refresh()
             except StoreUnavailable:
-                log.warning("key refresh skipped: the store is unavailable")
+                failures += 1
+                if failures == 1:
+                    log.warning("key refresh skipped: the store is unavailable")
+            except Exception:
+                # Whatever went wrong, the loop must go on: revocations elsewhere depend on it.
+                failures += 1
+                if failures == 1:
+                    log.exception("key refresh failed; retrying every %.1f s", self._interval)
+            else:
+                if failures:
+                    log.warning("key refresh recovered after %d failed attempts", failures)
+                failures = 0
+
+    async def flush_usage(self) -> None:
+        """Write the ids of keys used since the last flush as their ``last_used_at`` (now)."""
+        if self._repo is None or not self._used:
+            return
+        used, self._used = self._used, set()
+        try:
+            await self._repo.touch_last_used(used, at=datetime.now(UTC))
+        except BaseException:
+            self._keep(used)
+            raise
+
+    async def _touch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._touch_interval)
+            await self._flush_quietly()
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self.flush_usage()
+        except StoreUnavailable:
+            log.warning("key usage not recorded yet: the store is unavailable")
+        except Exception:
+            log.exception("recording key usage failed; retrying at the next flush")
+
+    def _keep(self, used: set[str]) -> None:
+        room = _USED_MAX - len(self._used)
+        self._used.update(used if len(used) <= room else list(used)[:room])
 
     def remember(self, record: KeyRecord, key_hash: str) -> None:
         """A key this process just created is usable at once."""
@@ -102,6 +164,8 @@ class KeyCache:
             record = await self._lookup(api_key, key_hash)
         if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
             raise AuthenticationFailed("This API key has expired.")
+        if len(self._used) < _USED_MAX:
+            self._used.add(record.id)
         return Principal(
             key_id=record.id,
             name=record.name,

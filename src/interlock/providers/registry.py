@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from interlock.config.schema import ProviderSpec
+from interlock.config.schema import ProviderSpec, revealed_headers
 from interlock.providers.anthropic import AnthropicProvider
 from interlock.providers.base import Provider
 from interlock.providers.http import Timeouts
@@ -20,13 +20,13 @@ def build_provider(name: str, spec: ProviderSpec) -> Provider:
     )
     api_key = spec.api_key.get_secret_value() if spec.api_key else None
     base_url = spec.base_url or ""
+    headers = revealed_headers(spec.headers)
+    proxy = spec.proxy.get_secret_value() if spec.proxy else None
     if spec.kind == "anthropic":
         return AnthropicProvider(
-            name, base_url, api_key=api_key, headers=spec.headers, timeouts=timeouts, proxy=spec.proxy
+            name, base_url, api_key=api_key, headers=headers, timeouts=timeouts, proxy=proxy
         )
-    return OpenAIProvider(
-        name, base_url, api_key=api_key, headers=spec.headers, timeouts=timeouts, proxy=spec.proxy
-    )
+    return OpenAIProvider(name, base_url, api_key=api_key, headers=headers, timeouts=timeouts, proxy=proxy)
 
 
 def build_providers(specs: Mapping[str, ProviderSpec]) -> dict[str, Provider]:

@@ -1,4 +1,9 @@
-"""The admin API under ``/admin`` (FastAPI; OpenAPI at ``/admin/docs``). Master key only."""
+"""The admin API under ``/admin`` (FastAPI; OpenAPI at ``/admin/docs``). Master key only.
+
+:class:`~interlock.server.guards.AdminGuard` checks the key from the headers before FastAPI reads a
+body; the ``require_master`` dependency states the same rule on each route (and hands the route
+its principal). ``server.docs`` makes the docs public, master-key only, or absent.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -25,6 +30,7 @@ from interlock.gateway.context import Principal
 from interlock.routing.status import deployment_status
 from interlock.server.admin_reports import register_report_routes
 from interlock.server.errors import error_body, error_headers
+from interlock.server.guards import AdminGuard
 from interlock.server.runtime import Runtime
 from interlock.store import KeyRecord, StoreError, StoreUnavailable, hash_key
 from interlock.telemetry.request_log import record_view, request_filters
@@ -34,17 +40,31 @@ __all__ = ["create_admin_app"]
 log = logging.getLogger("interlock.admin")
 
 
+MAX_METADATA_BYTES = 16 * 1024
+"""A key's ``metadata``, as JSON, is at most this long: it is stored and shown with the key."""
+
+Role = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class KeyCreate(BaseModel):
-    """Body of ``POST /admin/keys``."""
+    """Body of ``POST /admin/keys``. Every string is bounded: they are stored and shown."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    roles: list[str] = Field(default_factory=list)
+    roles: list[Role] = Field(default_factory=list, max_length=32)
     expires_at: datetime | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    user_id: str | None = None
-    team_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict, max_length=64)
+    user_id: str | None = Field(None, max_length=200)
+    team_id: str | None = Field(None, max_length=200)
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        size = len(orjson.dumps(value))
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
+        return value
 
 
 def _key_view(record: KeyRecord) -> dict[str, Any]:
@@ -80,7 +100,7 @@ def _error(err: GatewayError) -> Response:
 async def require_master(request: Request) -> Principal:
     """The dependency every admin route has: the caller holds the master key."""
     runtime: Runtime = request.app.state.runtime
-    if runtime.settings.master_key is None:
+    if runtime.settings.master_key_hash() is None:
         raise PermissionDenied("The admin API is disabled: no master key is configured.")
     auth = request.headers.get("authorization", "")
     key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
@@ -91,6 +111,9 @@ async def require_master(request: Request) -> Principal:
 
 
 Master = Annotated[Principal, Depends(require_master)]
+
+
+_DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json"})
 
 
 def _known_deployment(runtime: Runtime, deployment_id: str) -> None:
@@ -117,8 +140,24 @@ async def _audit(
 
 def create_admin_app(runtime: Runtime) -> FastAPI:
     """The admin sub-application, bound to one runtime."""
-    app = FastAPI(title="Interlock admin API", version="1", docs_url="/docs", redoc_url=None)
+    server = runtime.settings.server
+    served = server.docs != "off"
+    app = FastAPI(
+        title="Interlock admin API",
+        version="1",
+        docs_url="/docs" if served else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if served else None,
+    )
     app.state.runtime = runtime
+    public = _DOC_PATHS if server.docs == "public" else frozenset()
+    app.add_middleware(
+        AdminGuard,
+        keys=runtime.keys,
+        enabled=runtime.settings.master_key_hash() is not None,
+        limit=server.body_limits.admin,
+        public=public,
+    )
 
     def store() -> Any:
         if runtime.store is None:
@@ -187,13 +226,17 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
         model: str | None = None,
         status: str | None = None,
         key_id: str | None = None,
+        client_request_id: str | None = Query(None, max_length=128),
         since: str | None = None,
         limit: int = Query(100, ge=1, le=1000),
     ) -> Response:
         """The request log, newest first. ``status``: ``ok``, ``error`` or a status code; ``since``: an
-        ISO timestamp or a duration such as ``15m``, ``1h``, ``7d``."""
+        ISO timestamp or a duration such as ``15m``, ``1h``, ``7d``; ``client_request_id``: the
+        ``x-request-id`` a caller sent (several requests may share one)."""
         filters = request_filters(status, since)
-        records = await store().requests.query(model=model, key_id=key_id, limit=limit, **filters)
+        records = await store().requests.query(
+            model=model, key_id=key_id, client_request_id=client_request_id, limit=limit, **filters
+        )
         return _json({"object": "list", "data": [record_view(r) for r in records]})
 
     @app.get("/requests/{request_id}")

@@ -11,9 +11,10 @@ from typing import Any
 import orjson
 
 from interlock.errors import GatewayError
-from interlock.gateway.context import Chunks, Front, Reply, RequestContext
+from interlock.gateway.context import Chunks, Front, Operation, Reply, RequestContext
 from interlock.providers.anthropic_inbound import anthropic_request_to_openai
 from interlock.providers.anthropic_inbound_reply import OpenAIStreamToAnthropic, openai_response_to_anthropic
+from interlock.server.caller_input import check_model_name
 from interlock.server.errors import error_body
 
 __all__ = ["AnthropicMessagesFront", "AnthropicStreamRenderer"]
@@ -43,13 +44,14 @@ class AnthropicMessagesFront:
     """``POST /v1/messages``."""
 
     front: Front = "anthropic"
+    operation: Operation = "chat"
 
     def parse(self, body: dict[str, Any], request_id: str) -> RequestContext:
         translated = anthropic_request_to_openai(body)
         return RequestContext(
             request_id=request_id,
-            operation="chat",
-            model=str(translated["model"]),
+            operation=self.operation,
+            model=check_model_name(str(translated["model"])),
             body=translated,
             stream=bool(translated.get("stream")),
             front=self.front,

@@ -1,10 +1,17 @@
-"""Assemble the ASGI application: /v1 (OpenAI and Anthropic front doors), /admin, health probes."""
+"""Assemble the ASGI application: /v1 (OpenAI and Anthropic front doors), /admin, health probes.
+
+Every route refuses what it can from the headers before reading a body: the model routes and
+/admin check the caller's key first, and every route has a body size limit
+(``server.body_limits``). The connection-level limits (slow headers and bodies, header floods,
+connection count) are :mod:`interlock.server.edge`'s; this app hands them to it through the
+lifespan state.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
@@ -18,14 +25,17 @@ from starlette.types import Receive, Scope, Send
 
 from interlock.config.loader import config_path_from_env, load_settings
 from interlock.config.schema import Settings
-from interlock.errors import GatewayError, InvalidRequest, NotFound
+from interlock.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound
 from interlock.server.admin import create_admin_app
 from interlock.server.anthropic_front import AnthropicMessagesFront
 from interlock.server.asgi import request_id_for
+from interlock.server.edge import EDGE_STATE_KEY, EdgeLimits
 from interlock.server.errors import error_body, internal_error
 from interlock.server.exchange import Exchange
+from interlock.server.guards import bearer_matches, serve_limited
 from interlock.server.models_api import ModelsEndpoint
 from interlock.server.openai_front import OpenAIChatFront, OpenAIEmbeddingsFront
+from interlock.server.proxies import transport_middleware
 from interlock.server.runtime import Runtime
 from interlock.ui import mount_ui
 
@@ -35,27 +45,39 @@ __all__ = ["GatewayApp", "create_app", "create_app_from_env", "tune_gc"]
 class GatewayApp(Starlette):
     """Starlette, with the model routes dispatched before its middleware stack and router.
 
-    The exchanges answer every error themselves, so they need nothing Starlette adds; skipping it
-    saves tens of microseconds on every request. Everything else goes through Starlette.
+    The exchanges answer every error themselves (and apply the model routes' body limit), so they
+    need nothing Starlette adds; skipping it saves tens of microseconds on every request.
+    Everything else goes through Starlette, under ``other_limit`` — except /admin, whose guard
+    applies the admin limit once the caller is known.
     """
 
-    def __init__(self, hot: dict[str, Exchange], **options: Any) -> None:
+    def __init__(self, hot: dict[str, Exchange], other_limit: int, **options: Any) -> None:
         super().__init__(**options)
         self.hot = hot
+        self.other_limit = other_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            exchange = self.hot.get(scope["path"])
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        path = scope["path"]
+        if scope["method"] == "POST":
+            exchange = self.hot.get(path)
             if exchange is not None:
                 await exchange(scope, receive, send)
                 return
-        await super().__call__(scope, receive, send)
+        if path == "/admin" or path.startswith("/admin/"):
+            await super().__call__(scope, receive, send)
+            return
+        await serve_limited(super().__call__, scope, receive, send, self.other_limit)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     """The gateway as one ASGI app. The runtime starts and stops with the app's lifespan."""
     rt = runtime or Runtime.build(settings)
-    limit = settings.server.max_body_bytes
+    limits = settings.server.body_limits
+    edge: Mapping[str, Any] = {EDGE_STATE_KEY: EdgeLimits.from_settings(settings.server)}
+    metrics_token = settings.telemetry.metrics_token
 
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
@@ -66,22 +88,25 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         return Response(body, status_code=200 if ok else 503, media_type="application/json")
 
     async def metrics(request: Request) -> Response:
+        if metrics_token is not None and not bearer_matches(request.scope, metrics_token.get_secret_value()):
+            err = AuthenticationFailed("/metrics needs 'Authorization: Bearer <telemetry.metrics_token>'.")
+            return _error_response(request_id_for(request.scope), err)
         body = generate_latest(rt.telemetry.metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
         await rt.start()
         try:
-            yield
+            yield edge  # the server's edge protocol reads its limits from here
         finally:
             await rt.stop()
 
     models = ModelsEndpoint(rt.snapshot, rt.keys)
     hot = {
-        "/v1/chat/completions": Exchange(OpenAIChatFront(), rt.chain, limit),
-        "/v1/embeddings": Exchange(OpenAIEmbeddingsFront(), rt.chain, limit),
-        "/v1/messages": Exchange(AnthropicMessagesFront(), rt.chain, limit),
+        "/v1/chat/completions": Exchange(OpenAIChatFront(), rt.chain, rt.keys, limits.model),
+        "/v1/embeddings": Exchange(OpenAIEmbeddingsFront(), rt.chain, rt.keys, limits.model),
+        "/v1/messages": Exchange(AnthropicMessagesFront(), rt.chain, rt.keys, limits.model),
     }
     routes = [
         *(Route(path, exchange, methods=["POST"]) for path, exchange in hot.items()),
@@ -95,7 +120,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     ]
     app = GatewayApp(
         hot,
+        limits.other,
         routes=routes,
+        middleware=transport_middleware(settings.server),
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
     )

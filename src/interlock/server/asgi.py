@@ -1,10 +1,9 @@
-"""Small ASGI helpers for the hot routes: reading bodies under a limit, sending JSON, headers."""
+"""Small ASGI helpers for the hot routes: request ids, keys, reading bodies under a limit, sending JSON."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -14,11 +13,16 @@ import orjson
 from interlock.errors import BodyTooLarge, InvalidRequest
 
 __all__ = [
+    "Message",
     "Receive",
     "Scope",
     "Send",
+    "api_key_from",
     "cancel_on_disconnect",
+    "check_declared_length",
+    "declared_length",
     "header",
+    "new_request_id",
     "read_body",
     "read_json_object",
     "request_id_for",
@@ -30,10 +34,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-# unique per process (random prefix) and cheap per request (a counter, not a syscall)
-_ID_PREFIX = "req_" + secrets.token_hex(6) + "_"
+# unique across processes (64 random bits per process) and cheap per request (a counter, not a
+# syscall). The request log's primary key: never taken from the caller.
+_ID_PREFIX = "req_" + secrets.token_hex(8) + "_"
 _ID_COUNTER = itertools.count(1)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_SCOPE_ID = "interlock.request_id"
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -44,19 +49,52 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def request_id_for(scope: Scope) -> str:
-    """The caller's ``x-request-id`` when it is sane, else a fresh one."""
-    given = header(scope, b"x-request-id")
-    if given and _REQUEST_ID.match(given):
-        return given
+def new_request_id() -> str:
+    """A fresh gateway request id, unique across processes."""
     return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
+
+
+def request_id_for(scope: Scope) -> str:
+    """The gateway's id for this request: made on first use, the same on every later call. What
+    the caller sent as ``x-request-id`` is never used (see ``caller_input.client_request_id``)."""
+    found = scope.get(_SCOPE_ID)
+    if isinstance(found, str):
+        return found
+    made = scope[_SCOPE_ID] = new_request_id()
+    return made
+
+
+def api_key_from(scope: Scope) -> str | None:
+    """The caller's key from ``Authorization: Bearer`` or ``x-api-key``."""
+    auth = header(scope, b"authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return header(scope, b"x-api-key")
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The ``Content-Length`` the client declared, if it is a number."""
+    declared = header(scope, b"content-length")
+    if declared is None or not declared.isascii() or not declared.isdigit():
+        return None
+    return int(declared) if len(declared) <= 18 else _HUGE  # int() refuses 4,300+ digits
+
+
+_HUGE = 1 << 63
+
+
+def check_declared_length(scope: Scope, limit: int) -> None:
+    """``BodyTooLarge`` when the declared ``Content-Length`` exceeds ``limit``: refused unread."""
+    declared = declared_length(scope)
+    if declared is not None and declared > limit:
+        raise BodyTooLarge(f"Request body is {declared} bytes; the limit is {limit} bytes.")
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole request body; ``BodyTooLarge`` as soon as it is known to exceed ``limit``."""
-    declared = header(scope, b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"Request body is {int(declared)} bytes; the limit is {limit} bytes.")
+    check_declared_length(scope, limit)
     chunks: list[bytes] = []
     size = 0
     while True:

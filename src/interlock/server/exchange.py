@@ -1,33 +1,41 @@
 """One request/response exchange on a model route, whatever the API dialect.
 
-Reads the body under the size limit, lets the dialect (:class:`FrontDoor`) turn it into a
-:class:`RequestContext`, runs the chain while watching for the client going away, and writes the
-reply — complete, or as server-sent events chunk by chunk. Errors before the first byte become a
-status and an error body; errors after it become an error event that ends the stream, so a broken
-answer is never a silent, truncated 200.
+Checks the caller's key from the headers first — a missing, unknown or revoked key is refused
+before a byte of the body is read — then reads the body under the size limit, lets the dialect
+(:class:`FrontDoor`) turn it into a :class:`RequestContext`, runs the chain while watching for the
+client going away, and writes the reply — complete, or as server-sent events chunk by chunk.
+Errors before the first byte become a status and an error body; errors after it become an error
+event that ends the stream, so a broken answer is never a silent, truncated 200.
+
+The gateway assigns every request its own id (``x-request-id`` in the answer); the caller's
+``x-request-id``, cut to printable ASCII, is kept as ``client_request_id`` and echoed back in
+``x-client-request-id``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from interlock.errors import GatewayError, InvalidRequest
+from interlock.errors import GatewayError
 from interlock.gateway.chain import Next
-from interlock.gateway.context import Chunks, Front, Reply, RequestContext
+from interlock.gateway.context import Chunks, Front, Operation, Principal, Reply, RequestContext
+from interlock.governance.keys import KeyCache
 from interlock.server.asgi import (
     Receive,
     Scope,
     Send,
+    api_key_from,
     cancel_on_disconnect,
     header,
+    new_request_id,
     read_body,
     read_json_object,
-    request_id_for,
     send_bytes,
 )
-from interlock.server.errors import error_body, error_headers, internal_error
+from interlock.server.caller_input import client_request_id, routing_constraints
+from interlock.server.errors import error_body, error_headers, for_caller, internal_error
 
 __all__ = ["Exchange", "FrontDoor", "api_key_from", "attempts_header"]
 
@@ -46,6 +54,7 @@ class FrontDoor(Protocol):
     """An API dialect: how requests are read and replies written."""
 
     front: Front
+    operation: Operation
 
     def parse(self, body: dict[str, Any], request_id: str) -> RequestContext: ...
 
@@ -56,52 +65,69 @@ class FrontDoor(Protocol):
     def render_stream_error(self, err: GatewayError) -> bytes: ...
 
 
-def api_key_from(scope: Scope) -> str | None:
-    """The caller's key from ``Authorization: Bearer`` or ``x-api-key``."""
-    auth = header(scope, b"authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    return header(scope, b"x-api-key")
-
-
 class Exchange:
     """An ASGI app serving one model route through the chain."""
 
-    def __init__(self, front: FrontDoor, chain: Next, max_body_bytes: int) -> None:
+    def __init__(self, front: FrontDoor, chain: Next, keys: KeyCache, max_body_bytes: int) -> None:
         self._front = front
         self._chain = chain
+        self._keys = keys
         self._limit = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = request_id_for(scope)
+        request_id = new_request_id()
+        client_id = client_request_id(scope)
+        api_key = api_key_from(scope)
+        try:
+            principal = await self._keys.authenticate(api_key)
+        except GatewayError as err:
+            await self._refuse(scope, send, err, _Ids(request_id, client_id), api_key)
+            return
         try:
             raw = await read_body(scope, receive, self._limit)
             ctx = self._front.parse(read_json_object(raw), request_id)
+            routing_constraints(ctx, scope)
         except GatewayError as err:
-            await self._send_error(send, err, request_id, None)
+            await self._send_error(send, err, _Ids(request_id, client_id), None)
             return
         except asyncio.CancelledError:
             return
-        ctx.api_key = api_key_from(scope)
+        self._fill(ctx, scope, api_key, client_id, principal)
+        await cancel_on_disconnect(receive, lambda: self._serve(ctx, send))
+
+    async def _refuse(self, scope: Scope, send: Send, err: GatewayError, ids: _Ids, key: str | None) -> None:
+        """Answer a request refused from its headers, body unread, through the chain (whose auth
+        stage raises ``err``) so that it is recorded like any other; its model is not known."""
+        ctx = RequestContext(
+            request_id=ids.request_id,
+            operation=self._front.operation,
+            model="",
+            body={},
+            stream=False,
+            front=self._front.front,
+        )
+        self._fill(ctx, scope, key, ids.client_id, None)
+        ctx.error = err
+        await self._serve(ctx, send)
+
+    @staticmethod
+    def _fill(
+        ctx: RequestContext, scope: Scope, key: str | None, client_id: str | None, principal: Principal | None
+    ) -> None:
+        ctx.api_key = key
+        ctx.principal = principal
+        ctx.client_request_id = client_id
         ctx.headers = scope["headers"]
         ctx.traceparent = header(scope, b"traceparent")
-        try:
-            _routing_constraints(ctx, scope)
-        except GatewayError as err:
-            await self._send_error(send, err, request_id, None)
-            return
-        await cancel_on_disconnect(receive, lambda: self._serve(ctx, send))
 
     async def _serve(self, ctx: RequestContext, send: Send) -> None:
         try:
             reply = await self._chain(ctx)
         except GatewayError as err:
-            await self._send_error(send, err, ctx.request_id, ctx)
+            await self._send_error(send, for_caller(err, ctx), _Ids.of(ctx), ctx)
             return
         except Exception as exc:
-            await self._send_error(send, internal_error(exc, ctx.request_id), ctx.request_id, ctx)
+            await self._send_error(send, internal_error(exc, ctx.request_id), _Ids.of(ctx), ctx)
             return
         if reply.stream is not None:
             await self._send_stream(send, ctx, reply.stream)
@@ -109,7 +135,7 @@ class Exchange:
         try:
             body = self._front.render(ctx, reply)
         except GatewayError as err:
-            await self._send_error(send, err, ctx.request_id, ctx)
+            await self._send_error(send, for_caller(err, ctx), _Ids.of(ctx), ctx)
             return
         await send_bytes(send, 200, body, self._headers(ctx), _JSON)
 
@@ -135,7 +161,8 @@ class Exchange:
             # the closing events and the end of the response go out in one write
             closing = renderer.close()
         except GatewayError as err:
-            await send({"type": "http.response.body", "body": self._front.render_stream_error(err)})
+            shown = for_caller(err, ctx)
+            await send({"type": "http.response.body", "body": self._front.render_stream_error(shown)})
             return
         except OSError:
             return  # the client is gone: there is no one left to tell
@@ -150,7 +177,7 @@ class Exchange:
     @staticmethod
     def _headers(ctx: RequestContext) -> list[tuple[bytes, bytes]]:
         headers = [
-            (b"x-request-id", ctx.request_id.encode()),
+            *_Ids.of(ctx).headers(),
             (b"x-interlock-overhead-ms", f"{ctx.overhead_ms():.3f}".encode()),
         ]
         if ctx.deployment is not None:
@@ -159,10 +186,8 @@ class Exchange:
             headers.append((b"x-interlock-attempts", attempts_header(ctx)))
         return headers
 
-    async def _send_error(
-        self, send: Send, err: GatewayError, request_id: str, ctx: RequestContext | None
-    ) -> None:
-        headers = [(b"x-request-id", request_id.encode()), *error_headers(err)]
+    async def _send_error(self, send: Send, err: GatewayError, ids: _Ids, ctx: RequestContext | None) -> None:
+        headers = [*ids.headers(), *error_headers(err)]
         if ctx is not None:
             headers.append((b"x-interlock-overhead-ms", f"{ctx.overhead_ms():.3f}".encode()))
             if ctx.attempts:
@@ -170,26 +195,26 @@ class Exchange:
         await send_bytes(send, err.status, error_body(err, self._front.front), headers, _JSON)
 
 
+class _Ids(NamedTuple):
+    """The gateway's request id and the caller's own, as response headers."""
+
+    request_id: str
+    client_id: str | None
+
+    @classmethod
+    def of(cls, ctx: RequestContext) -> _Ids:
+        return cls(ctx.request_id, ctx.client_request_id)
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        found = [(b"x-request-id", self.request_id.encode())]
+        if self.client_id is not None:
+            found.append((b"x-client-request-id", self.client_id.encode()))
+        return found
+
+
 def attempts_header(ctx: RequestContext) -> bytes:
     """``deployment=outcome:ms`` for each attempt, in order."""
     return ", ".join(f"{a.deployment}={a.outcome}:{a.latency_ms:.1f}ms" for a in ctx.attempts).encode()
-
-
-def _routing_constraints(ctx: RequestContext, scope: Scope) -> None:
-    """``x-interlock-pool`` and ``x-interlock-labels: k=v,k2=v2`` restrict where a request may go."""
-    pool = header(scope, b"x-interlock-pool")
-    if pool:
-        ctx.required_pool = pool.strip()
-    labels = header(scope, b"x-interlock-labels")
-    if labels:
-        for item in labels.split(","):
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip() or not value.strip():
-                raise InvalidRequest(
-                    f"x-interlock-labels must be a comma-separated list of key=value pairs, got {item!r}.",
-                    param="x-interlock-labels",
-                )
-            ctx.required_labels[key.strip()] = value.strip()
 
 
 async def _aclose(chunks: AsyncIterator[Chunks]) -> None:

@@ -9,9 +9,9 @@ import orjson
 from interlock.errors import GatewayError, ModelNotFound
 from interlock.governance.keys import KeyCache
 from interlock.routing.snapshot import ModelRoute, SnapshotRef
-from interlock.server.asgi import Receive, Scope, Send, request_id_for, send_bytes
+from interlock.server.asgi import Receive, Scope, Send, api_key_from, request_id_for, send_bytes
+from interlock.server.caller_input import clip
 from interlock.server.errors import error_body, error_headers
-from interlock.server.exchange import api_key_from
 
 __all__ = ["ModelsEndpoint"]
 
@@ -47,5 +47,5 @@ class ModelsEndpoint:
             return {"object": "list", "data": data}
         route = snapshot.models.get(model_id)
         if route is None:
-            raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+            raise ModelNotFound(f"The model '{clip(model_id)}' does not exist.", param="model")
         return _model_object(route, snapshot.created)

@@ -8,6 +8,7 @@ import orjson
 
 from interlock.errors import GatewayError, InvalidRequest
 from interlock.gateway.context import Chunks, Front, Operation, Reply, RequestContext
+from interlock.server.caller_input import check_model_name
 from interlock.server.errors import error_body
 
 __all__ = ["OpenAIChatFront", "OpenAIEmbeddingsFront", "OpenAIStreamRenderer", "validate_chat_body"]
@@ -17,7 +18,7 @@ def _require_model(body: dict[str, Any]) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a non-empty string.", param="model")
-    return model
+    return check_model_name(model)
 
 
 def _optional(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> None:

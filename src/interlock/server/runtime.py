@@ -69,12 +69,11 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, tracer: Tracer | None = None) -> Runtime:
         """Assemble the parts that need no I/O; :meth:`start` connects the rest."""
-        master = settings.master_key.get_secret_value() if settings.master_key else None
         return cls(
             settings=settings,
             snapshot=SnapshotRef(build_snapshot(settings)),
             providers=build_providers(settings.providers),
-            keys=KeyCache(None, master),
+            keys=KeyCache(None, settings.master_key_hash()),
             tracer=tracer or Tracer.from_settings(settings),
         )
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import uvicorn
 
+from interlock.server.edge import EdgeProtocol
+
 __all__ = ["ServerThread", "free_port"]
 
 
@@ -21,22 +23,33 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class ServerThread:
-    """Run ``app`` under uvicorn in a thread with its own event loop; stop cleanly on exit."""
+    """Run ``app`` under uvicorn in a thread with its own event loop; stop cleanly on exit.
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, startup_timeout_s: float = 30.0):
+    The gateway's edge protocol serves it, as under ``interlock up``; ``options`` are passed on to
+    ``uvicorn.Config`` over the defaults here.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        startup_timeout_s: float = 30.0,
+        **options: Any,
+    ):
         self.host = host
         self.port = port or free_port(host)
-        self._config = uvicorn.Config(
-            app,
-            host=host,
-            port=self.port,
-            loop="uvloop",
-            http="httptools",
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-        )
+        settings: dict[str, Any] = {
+            "loop": "uvloop",
+            "http": EdgeProtocol,
+            "log_level": "warning",
+            "access_log": False,
+            "lifespan": "on",
+            "timeout_graceful_shutdown": 5,
+            **options,
+        }
+        self._config = uvicorn.Config(app, host=host, port=self.port, **settings)
         self._server = uvicorn.Server(self._config)
         self._thread = threading.Thread(target=self._run, name=f"server-{self.port}", daemon=True)
         self._timeout = startup_timeout_s

@@ -21,6 +21,7 @@ from interlock.store.audit import AuditEntry, AuditRepository
 from interlock.store.errors import StoreError, StoreUnavailable
 from interlock.store.keys import KEY_PREFIX, KeyRecord, KeyRepository, hash_key
 from interlock.store.requests import RequestLogRepository, RequestRecord, StatusClass
+from interlock.store.sessions import SessionRepository
 from interlock.store.spend import SpendLine, SpendRepository, SpendSummary
 from interlock.store.store import Store
 from interlock.store.traffic import TrafficBucket, TrafficRepository, TrafficSeries
@@ -36,6 +37,7 @@ __all__ = [
     "RequestLogWriter",
     "RequestRecord",
     "RequestSink",
+    "SessionRepository",
     "SpendLine",
     "SpendRepository",
     "SpendSummary",

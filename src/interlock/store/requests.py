@@ -31,9 +31,12 @@ _MAX_LIMIT = 10_000
 class RequestRecord:
     """One request as logged.
 
-    ``attempts`` holds one JSON object per upstream attempt (deployment, status, error, latency …);
-    ``extra`` holds fields added later (version, variant, tier, cache, budget) until they earn a
-    column of their own. Both are plain JSON values; treat them as read-only.
+    ``request_id`` is the gateway's own id, unique across processes; ``client_request_id`` is the
+    caller's ``x-request-id`` (short printable ASCII), kept only to correlate with the caller's logs
+    and never trusted as a key. ``attempts`` holds one JSON object per upstream attempt (deployment,
+    status, error, latency …); ``extra`` holds fields added later (version, variant, tier, cache,
+    budget) until they earn a column of their own. Both are plain JSON values; treat them as
+    read-only.
     """
 
     request_id: str
@@ -58,6 +61,12 @@ class RequestRecord:
     cost: float = 0.0
     attempts: tuple[Mapping[str, Any], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    client_request_id: str | None = None
+    outcome: str | None = None
+    """Whose fault the result was: ``ok``, ``client_error``, ``refused``, ``upstream_error``,
+    ``gateway_error`` or ``cancelled`` (see :mod:`interlock.telemetry.outcome`)."""
+    decisions: tuple[Mapping[str, Any], ...] = ()
+    """The routing decisions, one JSON object per pick (see :mod:`interlock.routing.decision`)."""
 
     def __post_init__(self) -> None:
         if self.created_at.tzinfo is None:
@@ -76,7 +85,8 @@ class RequestLogRepository:
         """Insert ``records`` with one executemany in one transaction.
 
         A ``request_id`` that is already stored is skipped, so retrying a batch whose commit
-        succeeded but whose acknowledgement was lost writes nothing twice.
+        succeeded but whose acknowledgement was lost writes nothing twice. That is safe only because
+        the gateway assigns every ``request_id`` itself; what a caller sends is ``client_request_id``.
         """
         if not records:
             return
@@ -98,11 +108,14 @@ class RequestLogRepository:
         status: int | None = None,
         status_class: StatusClass | None = None,
         key_id: str | None = None,
+        client_request_id: str | None = None,
+        outcomes: Sequence[str] | None = None,
         since: datetime | None = None,
         before: datetime | None = None,
         limit: int = 100,
     ) -> list[RequestRecord]:
-        """Matching records, newest first. ``status_class`` is ``"ok"`` (< 400) or ``"error"``.
+        """Matching records, newest first. ``status_class`` is ``"ok"`` (< 400) or ``"error"``;
+        ``outcomes`` keeps the records of those outcome classes.
 
         ``since`` is inclusive and ``before`` exclusive; pass the oldest ``created_at`` of one page
         as ``before`` to fetch the next.
@@ -126,6 +139,10 @@ class RequestLogRepository:
             query = query.where(c.status < _ERROR_STATUS)
         if key_id is not None:
             query = query.where(c.key_id == key_id)
+        if client_request_id is not None:
+            query = query.where(c.client_request_id == client_request_id)
+        if outcomes is not None:
+            query = query.where(c.outcome.in_(list(outcomes)))
         if since is not None:
             query = query.where(c.created_at >= since)
         if before is not None:
@@ -155,6 +172,7 @@ _COLUMNS = (
     "request_id", "created_at", "key_id", "user_id", "team_id", "model", "deployment", "provider",
     "upstream_model", "operation", "stream", "status", "error_kind", "latency_ms", "ttft_ms",
     "overhead_ms", "prompt_tokens", "completion_tokens", "cached_tokens", "cost", "attempts", "extra",
+    "client_request_id", "outcome", "decisions",
 )  # fmt: skip
 _SQLITE_INSERT = (
     f"INSERT INTO request_log ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
@@ -168,6 +186,7 @@ def _to_sqlite_params(record: RequestRecord) -> tuple[Any, ...]:
     row["stream"] = int(record.stream)
     row["attempts"] = orjson.dumps(list(record.attempts), default=_json_default).decode()
     row["extra"] = orjson.dumps(dict(record.extra), default=_json_default).decode()
+    row["decisions"] = orjson.dumps(list(record.decisions), default=_json_default).decode()
     return tuple(row[column] for column in _COLUMNS)
 
 
@@ -204,6 +223,9 @@ def _to_row(record: RequestRecord) -> dict[str, Any]:
         # The engine's JSON encoder turns mappings and tuples into objects and arrays.
         "attempts": record.attempts,
         "extra": record.extra,
+        "client_request_id": record.client_request_id,
+        "outcome": record.outcome,
+        "decisions": record.decisions,
     }
 
 
@@ -232,4 +254,7 @@ def _to_record(row: Row[Any]) -> RequestRecord:
         cost=m["cost"],
         attempts=tuple(m["attempts"] or ()),
         extra=dict(m["extra"] or {}),
+        client_request_id=m["client_request_id"],
+        outcome=m["outcome"],
+        decisions=tuple(m["decisions"] or ()),
     )

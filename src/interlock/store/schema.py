@@ -42,6 +42,8 @@ __all__ = [
     "metadata",
     "request_log",
     "store_meta",
+    "store_secrets",
+    "ui_session_revocations",
 ]
 
 VERSION_TABLE = "interlock_alembic_version"
@@ -128,6 +130,10 @@ request_log = Table(
     Column("cost", Float, nullable=False, server_default=text("0")),
     Column("attempts", json_type(), nullable=False, server_default=text("'[]'")),
     Column("extra", json_type(), nullable=False, server_default=text("'{}'")),
+    Column("client_request_id", String(128), nullable=True, index=True),
+    # ok, client_error, refused, upstream_error, gateway_error or cancelled (interlock.telemetry.outcome)
+    Column("outcome", String(16), nullable=True),
+    Column("decisions", json_type(), nullable=False, server_default=text("'[]'")),
     # (column, created_at) pairs serve both "filter by column" and "… newest first" queries, so
     # no separate single-column index on model, status or key_id is needed.
     Index("ix_request_log_model_created_at", "model", "created_at"),
@@ -153,3 +159,20 @@ audit_log = Table(
     Column("detail", json_type(), nullable=False, server_default=text("'{}'")),
     Index("ix_audit_log_target_at", "target", "at"),
 )
+
+store_secrets = Table(
+    "store_secrets",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("value", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+"""Secrets the gateway makes for itself once and every process shares (the dashboard's signing key)."""
+
+ui_session_revocations = Table(
+    "ui_session_revocations",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+"""Dashboard sessions ended by signing out, kept until the session would have expired anyway."""

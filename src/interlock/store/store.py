@@ -12,6 +12,7 @@ from interlock.store.errors import translate_error
 from interlock.store.keys import KeyRepository
 from interlock.store.migrate import upgrade_to_head
 from interlock.store.requests import RequestLogRepository
+from interlock.store.sessions import SessionRepository
 from interlock.store.spend import SpendRepository
 from interlock.store.traffic import TrafficRepository
 from interlock.store.urls import Backend, parse_database_url
@@ -22,7 +23,7 @@ __all__ = ["Store"]
 class Store:
     """The gateway's database. Make one with :meth:`open`; close it with :meth:`close`."""
 
-    __slots__ = ("_audit", "_db", "_keys", "_requests", "_spend", "_traffic")
+    __slots__ = ("_audit", "_db", "_keys", "_requests", "_sessions", "_spend", "_traffic")
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -31,6 +32,7 @@ class Store:
         self._spend = SpendRepository(db)
         self._traffic = TrafficRepository(db)
         self._audit = AuditRepository(db)
+        self._sessions = SessionRepository(db)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True, connect_timeout: float = 10.0) -> Store:
@@ -81,6 +83,11 @@ class Store:
     def audit(self) -> AuditRepository:
         """The audit log of operator actions."""
         return self._audit
+
+    @property
+    def sessions(self) -> SessionRepository:
+        """The dashboard's session-signing secret and signed-out sessions."""
+        return self._sessions
 
     @property
     def url_display(self) -> str:

@@ -8,6 +8,11 @@ estimate is within about 15 % of the exact value.
 
 The latency of a successful request is its time to first token, or for a complete (non-streamed)
 answer the time to the whole answer — the same rule the SLO tracker uses.
+
+Requests that did not succeed are counted by outcome class (``request_log.outcome``; see
+:mod:`interlock.telemetry.outcome`): ``errors`` are only the failures of the gateway and its
+backends; the caller's own mistakes, the gateway's refusals and cancelled requests have counts of
+their own and are left out of error rates.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Integer, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, select
 
 from interlock.store.engine import Database
 from interlock.store.schema import request_log
@@ -30,13 +35,21 @@ __all__ = [
     "TrafficBucket",
     "TrafficRepository",
     "TrafficSeries",
+    "outcome_expression",
     "quantile",
 ]
 
 BreakdownColumn = Literal["deployment", "model", "key_id"]
 
-_ERROR_STATUS = 400
 _MAX_BUCKETS = 2_000
+_CLASS_FIELDS = {
+    "upstream_error": "upstream_errors",
+    "gateway_error": "gateway_errors",
+    "client_error": "client_errors",
+    "refused": "refused",
+    "cancelled": "cancelled",
+}
+"""Outcome class → the :class:`TrafficBucket` field that counts it (``ok`` is what is left)."""
 
 
 def _bounds(first: float, last: float, ratio: float) -> tuple[float, ...]:
@@ -72,7 +85,11 @@ def quantile(counts: Sequence[int], q: float) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class TrafficBucket:
-    """What happened in ``[start, start + bucket_s)``."""
+    """What happened in ``[start, start + bucket_s)``.
+
+    ``errors`` counts failures (``upstream_errors`` + ``gateway_errors``); ``client_errors``,
+    ``refused`` and ``cancelled`` are the requests no error rate or SLO judges.
+    """
 
     start: datetime
     requests: int = 0
@@ -81,6 +98,22 @@ class TrafficBucket:
     tokens: int = 0
     latency_counts: tuple[int, ...] = ()
     """Successful requests per latency bucket (see :data:`LATENCY_BOUNDS_MS`); empty when none."""
+    upstream_errors: int = 0
+    gateway_errors: int = 0
+    client_errors: int = 0
+    refused: int = 0
+    cancelled: int = 0
+
+    @property
+    def judged(self) -> int:
+        """Requests an error rate counts: answers and failures."""
+        return self.requests - self.client_errors - self.refused - self.cancelled
+
+    @property
+    def error_rate(self) -> float | None:
+        """Failures among the judged requests, or ``None`` when there were none."""
+        judged = self.judged
+        return self.errors / judged if judged > 0 else None
 
     def latency_ms(self, q: float) -> float | None:
         """Estimated ``q`` quantile of the bucket's latency, or ``None`` when nothing succeeded."""
@@ -113,6 +146,7 @@ class TrafficSeries:
             cost=sum(b.cost for b in chosen),
             tokens=sum(b.tokens for b in chosen),
             latency_counts=tuple(counts) if any(counts) else (),
+            **{name: sum(getattr(b, name) for b in chosen) for name in _CLASS_FIELDS.values()},
         )
 
 
@@ -200,6 +234,28 @@ class TrafficRepository:
             counts={name: tuple(values) for name, values in sorted(counts.items())},
         )
 
+    async def outcomes(
+        self, since: datetime, *, until: datetime | None = None, key_id: str | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Requests per model and outcome class in ``[since, until)``: ``{model: {class: count}}``."""
+        end = until or datetime.now(UTC)
+        _check_aware(since, end)
+        c = request_log.c
+        outcome = outcome_expression().label("outcome")
+        query = (
+            select(c.model, outcome, func.count())
+            .where(c.created_at >= since, c.created_at < end)
+            .group_by(c.model, outcome)
+        )
+        if key_id is not None:
+            query = query.where(c.key_id == key_id)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        found: dict[str, dict[str, int]] = {}
+        for model, kind, count in rows:
+            found.setdefault(str(model), {})[str(kind)] = int(count)
+        return found
+
     async def _grouped(
         self,
         start: datetime,
@@ -208,25 +264,24 @@ class TrafficRepository:
         bucket_s: int,
         key_id: str | None,
         model: str | None,
-    ) -> list[tuple[int, int, int, int, float, int]]:
+    ) -> list[tuple[int, int, str, int, float, int]]:
         c = request_log.c
         time_bucket = self._time_bucket(origin, bucket_s).label("t")
+        outcome = outcome_expression().label("outcome")
         latency = func.coalesce(c.ttft_ms, c.latency_ms)
         whens = [(latency < bound, index) for index, bound in enumerate(LATENCY_BOUNDS_MS)]
-        latency_bucket = case((c.status >= _ERROR_STATUS, -1), *whens, else_=len(LATENCY_BOUNDS_MS)).label(
-            "lat"
-        )
+        latency_bucket = case((c.status >= 400, -1), *whens, else_=len(LATENCY_BOUNDS_MS)).label("lat")
         query = (
             select(
                 time_bucket,
                 latency_bucket,
+                outcome,
                 func.count(),
-                func.coalesce(func.sum(case((c.status >= _ERROR_STATUS, 1), else_=0)), 0),
                 func.coalesce(func.sum(c.cost), 0.0),
                 func.coalesce(func.sum(c.prompt_tokens + c.completion_tokens), 0),
             )
             .where(c.created_at >= start, c.created_at < end)
-            .group_by(time_bucket, latency_bucket)
+            .group_by(time_bucket, latency_bucket, outcome)
         )
         if key_id is not None:
             query = query.where(c.key_id == key_id)
@@ -235,8 +290,8 @@ class TrafficRepository:
         async with self._db.read() as conn:
             result = (await conn.execute(query)).all()
         return [
-            (int(t), int(lat), int(n), int(err), float(cost), int(tok))
-            for t, lat, n, err, cost, tok in result
+            (int(t), int(lat), str(kind), int(n), float(cost), int(tok))
+            for t, lat, kind, n, cost, tok in result
         ]
 
     def _time_bucket(self, origin: int, bucket_s: int) -> ColumnElement[Any]:
@@ -249,11 +304,15 @@ class TrafficRepository:
         return cast((seconds - literal(origin)) / literal(bucket_s), Integer)
 
 
-def _range(since: datetime, end: datetime, bucket_s: int) -> tuple[datetime, int, int]:
-    """The aligned start, its epoch seconds and the number of buckets up to ``end``."""
-    for name, value in (("since", since), ("until", end)):
+def _check_aware(since: datetime, until: datetime) -> None:
+    for name, value in (("since", since), ("until", until)):
         if value.tzinfo is None:
             raise ValueError(f"{name} must be timezone-aware (UTC), got a naive datetime")
+
+
+def _range(since: datetime, end: datetime, bucket_s: int) -> tuple[datetime, int, int]:
+    """The aligned start, its epoch seconds and the number of buckets up to ``end``."""
+    _check_aware(since, end)
     if bucket_s < 1:
         raise ValueError(f"bucket_s must be at least 1, got {bucket_s}")
     origin = math.floor(since.timestamp() / bucket_s) * bucket_s
@@ -263,20 +322,39 @@ def _range(since: datetime, end: datetime, bucket_s: int) -> tuple[datetime, int
     return datetime.fromtimestamp(origin, UTC), origin, count
 
 
+def outcome_expression() -> ColumnElement[Any]:
+    """``request_log.outcome``, or for a row written without one, the class its status and error
+    kind suggest (the rule of :func:`interlock.telemetry.outcome.classify_status`)."""
+    c = request_log.c
+    upstream = and_(func.substr(c.error_kind, 1, 9) == "upstream_", c.error_kind != "upstream_rejected")
+    guess = case(
+        (c.status < 400, "ok"),
+        (c.status == 499, "cancelled"),
+        (upstream, "upstream_error"),
+        (c.status == 429, "refused"),
+        (c.status >= 500, "gateway_error"),
+        else_="client_error",
+    )
+    return func.coalesce(c.outcome, guess)
+
+
 def _assemble(
-    rows: list[tuple[int, int, int, int, float, int]], start: datetime, bucket_s: int, count: int
+    rows: list[tuple[int, int, str, int, float, int]], start: datetime, bucket_s: int, count: int
 ) -> tuple[TrafficBucket, ...]:
     size = len(LATENCY_BOUNDS_MS) + 1
-    requests, errors, tokens = [0] * count, [0] * count, [0] * count
+    requests, tokens = [0] * count, [0] * count
     cost = [0.0] * count
+    classes: list[dict[str, int]] = [{} for _ in range(count)]
     latency: list[list[int] | None] = [None] * count
-    for t, lat, n, err, spent, tok in rows:
+    for t, lat, kind, n, spent, tok in rows:
         if not 0 <= t < count:
             continue  # a clock step between the query's bounds and its buckets
         requests[t] += n
-        errors[t] += err
         cost[t] += spent
         tokens[t] += tok
+        name = _CLASS_FIELDS.get(kind)
+        if name is not None:
+            classes[t][name] = classes[t].get(name, 0) + n
         if lat >= 0:
             counts = latency[t]
             if counts is None:
@@ -286,10 +364,11 @@ def _assemble(
         TrafficBucket(
             start=start + timedelta(seconds=i * bucket_s),
             requests=requests[i],
-            errors=errors[i],
+            errors=classes[i].get("upstream_errors", 0) + classes[i].get("gateway_errors", 0),
             cost=round(cost[i], 10),
             tokens=tokens[i],
             latency_counts=tuple(latency[i] or ()),
+            **classes[i],
         )
         for i in range(count)
     )

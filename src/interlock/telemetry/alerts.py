@@ -38,7 +38,7 @@ import aiohttp
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from interlock.config.schema import AlertsSpec, WebhookSpec
+from interlock.config.schema import AlertsSpec, WebhookSpec, revealed_headers
 
 if TYPE_CHECKING:
     from interlock.telemetry.recorder import Telemetry
@@ -323,9 +323,10 @@ class AlertMonitor:
         )
 
     async def _post(self, session: aiohttp.ClientSession, hook: WebhookSpec, alert: Alert) -> None:
-        headers = {"Content-Type": "application/json", **hook.headers}
+        headers = {"Content-Type": "application/json", **revealed_headers(hook.headers)}
+        url = hook.url.get_secret_value()
         try:
-            async with session.post(hook.url, data=orjson.dumps(alert.payload()), headers=headers) as resp:
+            async with session.post(url, data=orjson.dumps(alert.payload()), headers=headers) as resp:
                 await resp.read()
                 ok = resp.status < 300
                 problem = f"status {resp.status}"
@@ -337,9 +338,7 @@ class AlertMonitor:
             return
         self.failed += 1
         self._notifications.labels(alert.rule, "failed").inc()
-        log.warning(
-            "alert %s for %s not delivered to %s: %s", alert.rule, alert.model, _host(hook.url), problem
-        )
+        log.warning("alert %s for %s not delivered to %s: %s", alert.rule, alert.model, _host(url), problem)
 
 
 def _burn(bad: float, total: float, target: float) -> float:

@@ -1,10 +1,10 @@
 """Prometheus metrics with bounded label cardinality.
 
 Labels are drawn only from configuration (model and deployment names) and small fixed sets (status
-class, error kind, outcome); a model name the config does not know is counted as ``unknown``, and no
-metric is labelled by key, user or request, so a million callers make no new series. Gauges of live
-state (breakers, concurrency, the request-log buffer) are read at scrape time by a collector instead
-of being updated on the request path.
+class, outcome class, error kind, attempt outcome); a model name the config does not know is counted
+as ``unknown``, and no metric is labelled by key, user or request, so a million callers make no new
+series. Gauges of live state (breakers, concurrency, the request-log buffer) are read at scrape time
+by a collector instead of being updated on the request path.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from prometheus_client.registry import Collector
 from interlock.gateway.context import RequestContext
 from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState
-from interlock.store import WriterStats
+from interlock.store import RequestRecord, WriterStats
+from interlock.telemetry.outcome import OutcomeClass
 
 __all__ = ["Metrics"]
 
@@ -45,12 +46,15 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             "interlock_requests",
-            "Requests by model, operation and status class.",
-            ["model", "operation", "status_class"],
+            "Requests by model, operation, status class and outcome class.",
+            ["model", "operation", "status_class", "outcome"],
             registry=r,
         )
         self.errors = Counter(
-            "interlock_request_errors", "Failed requests by error kind.", ["model", "kind"], registry=r
+            "interlock_request_errors",
+            "Requests that did not succeed, by error kind and outcome class.",
+            ["model", "kind", "outcome"],
+            registry=r,
         )
         self.duration = Histogram(
             "interlock_request_duration_seconds",
@@ -102,17 +106,24 @@ class Metrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def observe(self, ctx: RequestContext, ttft_s: float | None, tpot_s: float | None, cost: float) -> None:
-        """Count one finished request."""
+    def observe(
+        self,
+        ctx: RequestContext,
+        outcome: OutcomeClass,
+        ttft_s: float | None,
+        tpot_s: float | None,
+        record: RequestRecord,
+    ) -> None:
+        """Count one finished request (``record`` is its request-log row)."""
         model = ctx.model if ctx.model in self._snapshot.current.models else "unknown"
         child = self._child
-        child(self.requests, model, ctx.operation, f"{ctx.status // 100}xx").inc()
+        child(self.requests, model, ctx.operation, f"{ctx.status // 100}xx", outcome).inc()
         if ctx.error is not None:
-            child(self.errors, model, ctx.error.kind).inc()
+            child(self.errors, model, ctx.error.kind, outcome).inc()
         elapsed = (ctx.finished_at or ctx.received_at) - ctx.received_at
         child(self.duration, model).observe(elapsed)
-        if ctx.reply_overhead_ms is not None:
-            self.overhead.observe(ctx.reply_overhead_ms / 1000.0)
+        if ctx.reply_overhead_ms is not None:  # the chain ran (a client gone before has none)
+            self.overhead.observe(record.overhead_ms / 1000.0)
         if ttft_s is not None:
             child(self.ttft, model).observe(ttft_s)
         if tpot_s is not None:
@@ -122,8 +133,8 @@ class Metrics:
             child(self.tokens, model, "prompt").inc(usage.prompt_tokens)
             child(self.tokens, model, "completion").inc(usage.completion_tokens)
             child(self.tokens, model, "cached").inc(usage.cached_tokens)
-        if cost:
-            child(self.cost, model).inc(cost)
+        if record.cost:
+            child(self.cost, model).inc(record.cost)
         for attempt in ctx.attempts:
             deployment_model = attempt.deployment.split("/", 1)[0]
             child(self.attempts, deployment_model, attempt.deployment, attempt.outcome).inc()

@@ -34,7 +34,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from interlock import __version__
-from interlock.config.schema import ProviderSpec, Settings
+from interlock.config.schema import ProviderSpec, Settings, revealed_headers
 from interlock.errors import GatewayError
 from interlock.gateway.context import RequestContext, Usage
 from interlock.routing.snapshot import Deployment
@@ -152,7 +152,9 @@ class OtelTracer(Tracer):
         if exporter is None:
             assert spec.otlp_endpoint is not None
             exporter = OTLPSpanExporter(
-                endpoint=traces_url(spec.otlp_endpoint), headers=dict(spec.otlp_headers), timeout=5
+                endpoint=traces_url(spec.otlp_endpoint),
+                headers=revealed_headers(spec.otlp_headers),
+                timeout=5,
             )
             self._processor = BatchSpanProcessor(exporter)
         else:  # tests: export as each span ends

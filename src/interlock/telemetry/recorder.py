@@ -9,6 +9,7 @@ from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState
 from interlock.store import RequestRecord, WriterStats
 from interlock.telemetry.metrics import Metrics
+from interlock.telemetry.outcome import OUTCOME_CLASSES, OutcomeClass, classify_status
 from interlock.telemetry.slo import Objectives, SloTracker
 
 __all__ = ["Telemetry"]
@@ -38,14 +39,23 @@ class Telemetry:
         return found
 
     def observe(self, ctx: RequestContext, record: RequestRecord) -> None:
-        # the record already holds the timings; read them rather than work them out again
+        """Count a finished request in the metrics and its model's SLO window."""
+        # the record already holds the timings and the outcome class; read them, not work them out
         ttft = record.ttft_ms / 1000.0 if record.ttft_ms is not None else None
         tpot_ms = record.extra.get("tpot_ms")
         tpot = tpot_ms / 1000.0 if isinstance(tpot_ms, int | float) else None
-        self.metrics.observe(ctx, ttft, tpot, record.cost)
+        outcome = _outcome(record)
+        self.metrics.observe(ctx, outcome, ttft, tpot, record)
         if ctx.model in self._snapshot.current.models:
             e2e = record.latency_ms / 1000.0
-            self.slo.observe(ctx.model, self.objectives(ctx.model), ctx.status == 200, ttft, tpot, e2e)
+            self.slo.observe(ctx.model, self.objectives(ctx.model), outcome, ttft, tpot, e2e)
 
     def slo_reports(self) -> list[dict[str, object]]:
         return [self.slo.report(name, self.objectives(name)) for name in self._snapshot.current.models]
+
+
+def _outcome(record: RequestRecord) -> OutcomeClass:
+    found = record.outcome
+    if found in OUTCOME_CLASSES:
+        return found
+    return classify_status(record.status, record.error_kind)

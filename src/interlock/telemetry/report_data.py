@@ -7,6 +7,10 @@ to first token and end-to-end latency within the objectives; TPOT is not in the 
 not judged here), requests that needed a fallback (more than one attempt), 5xx answers, and which
 deployments failed the attempts that fallbacks recovered from.
 
+Error shares count failures of the gateway and its backends only; the callers' own mistakes and the
+gateway's refusals are counted apart and left out of error shares and SLO compliance (see
+:mod:`interlock.telemetry.outcome`).
+
 :func:`build_report` returns plain JSON-ready data; renderers (Markdown, HTML) live elsewhere.
 """
 
@@ -21,9 +25,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select
 
 from interlock.config.schema import SloSpec
-from interlock.store import SpendLine, Store, TrafficSeries
+from interlock.store import SpendLine, Store, TrafficBucket, TrafficSeries
 from interlock.store.engine import Database
 from interlock.store.schema import request_log
+from interlock.store.traffic import outcome_expression
 
 __all__ = ["BucketOutcomes", "OutcomeRepository", "build_report"]
 
@@ -31,14 +36,20 @@ _MAX_FALLBACK_ROWS = 20_000
 _TOP = 10
 
 
+_JUDGED = ("ok", "upstream_error", "gateway_error")
+_NO_VERDICT = ("ok", "cancelled", "abandoned")
+"""Attempt outcomes that are no failure: an answer, a hedge that lost, a stream its client left."""
+
+
 @dataclass(frozen=True, slots=True)
 class BucketOutcomes:
-    """Per model, in one time bucket: requests, SLO-met, fallbacks, 5xx."""
+    """Per model, in one time bucket: requests, those an SLO judges, SLO-met, fallbacks, 5xx."""
 
     requests: int = 0
     met: int = 0
     fallbacks: int = 0
     server_errors: int = 0
+    judged: int = 0
 
 
 class OutcomeRepository:
@@ -61,13 +72,17 @@ class OutcomeRepository:
                 func.coalesce(func.sum(_met(slos)), 0),
                 func.coalesce(func.sum(case((self._attempt_count() > 1, 1), else_=0)), 0),
                 func.coalesce(func.sum(case((c.status >= 500, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((outcome_expression().in_(_JUDGED), 1), else_=0)), 0),
             )
             .where(c.created_at >= since, c.created_at < until)
             .group_by(c.model)
         )
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return {str(m): BucketOutcomes(int(n), int(met), int(fb), int(err)) for m, n, met, fb, err in rows}
+        return {
+            str(m): BucketOutcomes(int(n), int(met), int(fb), int(err), int(judged))
+            for m, n, met, fb, err, judged in rows
+        }
 
     async def failed_attempts(self, since: datetime, until: datetime) -> Counter[tuple[str, str]]:
         """(deployment, outcome) of the failed attempts of requests that needed a fallback."""
@@ -82,7 +97,7 @@ class OutcomeRepository:
         counts: Counter[tuple[str, str]] = Counter()
         for (attempts,) in rows:
             for attempt in attempts or ():
-                if isinstance(attempt, dict) and attempt.get("outcome") != "ok":
+                if isinstance(attempt, dict) and attempt.get("outcome") not in _NO_VERDICT:
                     counts[(str(attempt.get("deployment")), str(attempt.get("outcome")))] += 1
         return counts
 
@@ -137,7 +152,7 @@ async def build_report(
         "bucket_s": bucket_s,
         "totals": {
             "requests": whole.requests,
-            "errors": whole.errors,
+            **_classes(whole),
             "server_errors": totals.server_errors,
             "fallbacks": totals.fallbacks,
             "cost": round(whole.cost, 6),
@@ -165,7 +180,20 @@ def _merge(items: Sequence[BucketOutcomes]) -> BucketOutcomes:
         met=sum(o.met for o in items),
         fallbacks=sum(o.fallbacks for o in items),
         server_errors=sum(o.server_errors for o in items),
+        judged=sum(o.judged for o in items),
     )
+
+
+def _classes(bucket: TrafficBucket) -> dict[str, int]:
+    """Failures, and the requests no error share judges, of one bucket (or a whole range)."""
+    return {
+        "errors": bucket.errors,
+        "judged": bucket.judged,
+        "upstream_errors": bucket.upstream_errors,
+        "gateway_errors": bucket.gateway_errors,
+        "client_errors": bucket.client_errors,
+        "refused": bucket.refused,
+    }
 
 
 def _percentiles(series: TrafficSeries) -> dict[str, float | None]:
@@ -178,7 +206,7 @@ def _percentiles(series: TrafficSeries) -> dict[str, float | None]:
 
 
 def _compliance(o: BucketOutcomes) -> float | None:
-    return round(o.met / o.requests, 4) if o.requests else None
+    return round(o.met / o.judged, 4) if o.judged else None
 
 
 def _model_view(
@@ -189,7 +217,7 @@ def _model_view(
     return {
         "model": model,
         "requests": whole.requests,
-        "errors": whole.errors,
+        **_classes(whole),
         "server_errors": outcomes.server_errors,
         "fallbacks": outcomes.fallbacks,
         "cost": round(whole.cost, 6),
@@ -208,6 +236,7 @@ def _model_view(
                 "start": bucket.start.isoformat(),
                 "requests": bucket.requests,
                 "errors": bucket.errors,
+                "judged": bucket.judged,
                 "cost": round(bucket.cost, 6),
                 "p95_ms": bucket.latency_ms(0.95),
                 "fallbacks": o.fallbacks,

@@ -3,6 +3,10 @@ as one self-contained HTML page with inline SVG charts.
 
 Sections: summary, performance, SLO compliance, cost, fallbacks, top consumers. Markdown shows each
 model's trend (one value per bucket) as a sparkline; HTML draws charts.
+
+"errors" are failures of the gateway or its backends, as a share of the requests they could have
+hit (answers and failures); the callers' own mistakes ("client errors") and the gateway's 429
+refusals are shown apart, as counts.
 """
 
 from __future__ import annotations
@@ -64,13 +68,27 @@ def _tables(report: Mapping[str, Any]) -> dict[str, Table]:
     t, models = report["totals"], report["models"]
     tables: dict[str, Table] = {}
     tables["Summary"] = (
-        ["requests", "errors", "5xx", "fallbacks", "p50", "p95", "p99", "tokens", "cost"],
+        [
+            "requests",
+            "errors",
+            "5xx",
+            "fallbacks",
+            "client errors",
+            "refused",
+            "p50",
+            "p95",
+            "p99",
+            "tokens",
+            "cost",
+        ],
         [
             [
                 f"{t['requests']:,}",
-                _pct(t["errors"], t["requests"]),
+                _pct(t["errors"], t.get("judged", t["requests"])),
                 _pct(t["server_errors"], t["requests"]),
                 _pct(t["fallbacks"], t["requests"]),
+                f"{t.get('client_errors', 0):,}",
+                f"{t.get('refused', 0):,}",
                 _ms(t["p50_ms"]),
                 _ms(t["p95_ms"]),
                 _ms(t["p99_ms"]),
@@ -80,7 +98,7 @@ def _tables(report: Mapping[str, Any]) -> dict[str, Table]:
         ],
     )
     tables["Performance"] = (
-        ["model", "requests", "p50", "p95", "p99", "errors", "trend"],
+        ["model", "requests", "p50", "p95", "p99", "errors", "client errors", "trend"],
         [
             [
                 m["model"],
@@ -88,7 +106,8 @@ def _tables(report: Mapping[str, Any]) -> dict[str, Table]:
                 _ms(m["p50_ms"]),
                 _ms(m["p95_ms"]),
                 _ms(m["p99_ms"]),
-                _pct(m["errors"], m["requests"]),
+                _pct(m["errors"], m.get("judged", m["requests"])),
+                f"{m.get('client_errors', 0):,}",
                 _spark([b["p95_ms"] for b in m["buckets"]]),
             ]
             for m in models

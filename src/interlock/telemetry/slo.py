@@ -3,7 +3,12 @@
 A request *meets* its model's objectives when it succeeded and each configured objective held: time
 to first token (for a complete answer, the time to the whole answer), time per output token, and
 end-to-end latency. Goodput is the rate of requests that met them all (requests per second over the
-window); compliance is the share of requests that did.
+window); compliance is the share of the judged requests that did.
+
+Only answers and failures of the gateway or its backends are judged (see
+:mod:`interlock.telemetry.outcome`): a caller's own mistake (a bad request, an unknown model, a wrong
+key), a refusal by the gateway's own limits and a client that went away first neither meet nor miss
+an objective. They are counted beside the judged requests so that they stay visible.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlock.routing.window import SlidingCounts
+from interlock.telemetry.outcome import OutcomeClass
 
 __all__ = ["Objectives", "SloTracker"]
 
-_TOTAL, _MET = 0, 1
+_TOTAL, _MET, _CLIENT_ERRORS, _REFUSED, _CANCELLED = range(5)
+_NOT_JUDGED: dict[str, int] = {"client_error": _CLIENT_ERRORS, "refused": _REFUSED, "cancelled": _CANCELLED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +49,7 @@ class _ModelWindow:
     __slots__ = ("counts", "e2e", "tpot", "ttft")
 
     def __init__(self, window_s: float, clock: Callable[[], float], keep: int) -> None:
-        self.counts = SlidingCounts(window_s, 30, 2, clock)
+        self.counts = SlidingCounts(window_s, 30, 5, clock)
         self.ttft: deque[float] = deque(maxlen=keep)
         self.tpot: deque[float] = deque(maxlen=keep)
         self.e2e: deque[float] = deque(maxlen=keep)
@@ -63,14 +70,20 @@ class SloTracker:
         self,
         model: str,
         objectives: Objectives,
-        ok: bool,
+        outcome: OutcomeClass,
         ttft_s: float | None,
         tpot_s: float | None,
         e2e_s: float,
     ) -> None:
+        """Count one finished request of ``model``; only ``ok`` and failures are judged."""
         window = self._models.get(model)
         if window is None:
             window = self._models[model] = _ModelWindow(self.window_s, self._clock, self._keep)
+        not_judged = _NOT_JUDGED.get(outcome)
+        if not_judged is not None:
+            window.counts.add(not_judged)
+            return
+        ok = outcome == "ok"
         window.counts.add(_TOTAL)
         if objectives.met(ok, ttft_s, tpot_s, e2e_s):
             window.counts.add(_MET)
@@ -82,13 +95,15 @@ class SloTracker:
 
     def report(self, model: str, objectives: Objectives) -> dict[str, Any]:
         window = self._models.get(model)
-        total, met = window.counts.totals() if window else (0, 0)
+        total, met, client_errors, refused, cancelled = window.counts.totals() if window else (0,) * 5
         compliance = met / total if total else None
         return {
             "model": model,
             "window_s": self.window_s,
             "requests": total,
             "met": met,
+            "missed": total - met,
+            "not_judged": {"client_errors": client_errors, "refused": refused, "cancelled": cancelled},
             "compliance": round(compliance, 4) if compliance is not None else None,
             "target": objectives.target,
             "goodput_rps": round(met / self.window_s, 4),

@@ -75,9 +75,6 @@ def create_ui_app(
     runtime: Runtime, registry: SectionRegistry | None = None, *, signer: SessionSigner | None = None
 ) -> Starlette:
     """The dashboard for ``runtime``, to be mounted (at ``/ui``) in the gateway's app."""
-    if signer is None:
-        master = runtime.settings.master_key
-        signer = SessionSigner.for_master_key(master.get_secret_value() if master else None)
     dashboard = _Dashboard(runtime, registry or default_registry(), Authenticator(runtime, signer))
     return dashboard.app()
 
@@ -146,6 +143,8 @@ class _Dashboard:
             form = await read_form(request)
             session = await self._session(request)
             self.auth.check_post(request, form, session[1] if session else None)
+            if session is not None:
+                await self.auth.sign_out(session[1])
         except GatewayError as err:
             return self._error(request, None, err.status, err.message)
         response = _redirect(_base(request) + "/login")

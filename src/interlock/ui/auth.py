@@ -3,21 +3,26 @@
 Sign-in takes an API key in a form, verifies it with the gateway's key cache, and answers with a
 session cookie (see :mod:`interlock.ui.session`); the key itself is never stored anywhere. Every
 later request re-reads the key's record, so revoking or expiring a key ends its dashboard sessions
-at once. State-changing requests must come from the dashboard's own origin and carry the session's
-CSRF token.
+at once. Signing out puts the session on the store's revocation list, so the old cookie, replayed,
+is refused by every process. State-changing requests must come from the dashboard's own origin and
+carry the session's CSRF token. The cookie is ``Secure`` whenever the request came over https (as
+told by a trusted proxy's ``X-Forwarded-Proto``, see :mod:`interlock.server.proxies`).
 """
 
 from __future__ import annotations
 
 import base64
+import logging
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from interlock.errors import InvalidRequest, PermissionDenied
+from interlock.errors import InvalidRequest, PermissionDenied, ServiceUnavailable
 from interlock.gateway.context import Principal
 from interlock.server.runtime import Runtime
+from interlock.store import StoreError
 from interlock.ui.sections import Viewer
 from interlock.ui.session import COOKIE_NAME, SessionSigner, SessionToken
 
@@ -31,6 +36,8 @@ __all__ = [
     "safe_next",
 ]
 
+log = logging.getLogger("interlock.ui")
+
 NOTICE_COOKIE = "interlock_ui_notice"
 _MAX_FORM_BYTES = 16 * 1024
 _MASTER = Principal(key_id="master", name="master", is_master=True, roles=("admin",))
@@ -39,29 +46,71 @@ _MASTER = Principal(key_id="master", name="master", is_master=True, roles=("admi
 class Authenticator:
     """Sessions for one runtime: sign in, sign out, and the viewer behind a request."""
 
-    __slots__ = ("_runtime", "signer")
+    __slots__ = ("_runtime", "_signer")
 
-    def __init__(self, runtime: Runtime, signer: SessionSigner) -> None:
+    def __init__(self, runtime: Runtime, signer: SessionSigner | None = None) -> None:
+        """Without ``signer``, the store's shared signing secret is loaded at first use."""
         self._runtime = runtime
-        self.signer = signer
+        self._signer = signer
+
+    @property
+    def signer(self) -> SessionSigner:
+        """The session signer; available once :meth:`load_signer` (or a session check) ran."""
+        if self._signer is None:
+            raise RuntimeError("the session signer is not loaded yet")
+        return self._signer
+
+    async def load_signer(self) -> SessionSigner:
+        """The signer with the secret every process shares (read from the store, made once there)."""
+        if self._signer is None:
+            store = self._runtime.store
+            if store is None:
+                raise ServiceUnavailable("The dashboard is starting; retry in a moment.")
+            self._signer = SessionSigner(await store.sessions.signing_secret())
+        return self._signer
 
     async def sign_in(self, api_key: str) -> Principal:
         """The principal holding ``api_key``; raises the gateway's 401 or 503 error otherwise."""
-        return await self._runtime.keys.authenticate(api_key.strip() or None)
+        principal = await self._runtime.keys.authenticate(api_key.strip() or None)
+        try:
+            await self.load_signer()
+        except StoreError as exc:
+            raise ServiceUnavailable("Cannot sign in now: the store is unavailable.") from exc
+        return principal
+
+    async def sign_out(self, token: SessionToken) -> None:
+        """Revoke the session server-side, so its cookie is refused even if replayed."""
+        store = self._runtime.store
+        try:
+            if store is None:
+                raise ServiceUnavailable("The dashboard is starting; retry in a moment.")
+            await store.sessions.revoke(token.nonce, datetime.fromtimestamp(token.expires_at, UTC))
+        except StoreError as exc:
+            log.warning("dashboard sign-out not recorded: the store is unavailable")
+            raise ServiceUnavailable("Cannot sign out now: the store is unavailable; retry.") from exc
+        log.info("dashboard sign-out by key %s", token.key_id)
 
     async def session(self, request: Request) -> tuple[Viewer, SessionToken] | None:
-        """The signed-in viewer and their session, or ``None`` when nobody (valid) is signed in."""
-        token = self.signer.verify(request.cookies.get(COOKIE_NAME))
-        if token is None:
+        """The signed-in viewer and their session, or ``None`` when nobody (valid) is signed in.
+
+        Raises :class:`StoreError` when the store cannot say whether the session is still valid.
+        """
+        cookie = request.cookies.get(COOKIE_NAME)
+        store = self._runtime.store
+        if not cookie or store is None:
+            return None
+        signer = await self.load_signer()
+        token = signer.verify(cookie)
+        if token is None or await store.sessions.is_revoked(token.nonce):
             return None
         principal = await self._principal(token.key_id)
         if principal is None:
             return None
-        return Viewer(principal=principal, csrf_token=self.signer.csrf_token(token)), token
+        return Viewer(principal=principal, csrf_token=signer.csrf_token(token)), token
 
     async def _principal(self, key_id: str) -> Principal | None:
         if key_id == _MASTER.key_id:
-            return _MASTER if self._runtime.settings.master_key is not None else None
+            return _MASTER if self._runtime.settings.master_key_hash() is not None else None
         store = self._runtime.store
         if store is None:
             return None
@@ -89,7 +138,13 @@ class Authenticator:
         )
 
     def clear_cookie(self, request: Request, response: Response) -> None:
-        response.delete_cookie(COOKIE_NAME, path=_cookie_path(request), httponly=True, samesite="strict")
+        response.delete_cookie(
+            COOKIE_NAME,
+            path=_cookie_path(request),
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
 
     def check_post(self, request: Request, form: dict[str, str], token: SessionToken | None) -> None:
         """Refuse a state-changing request from another origin, or without this session's CSRF token."""

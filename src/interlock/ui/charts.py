@@ -11,7 +11,19 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-__all__ = ["PALETTE", "ChartKind", "Series", "chart", "color", "per_second", "series", "time_window"]
+__all__ = [
+    "CLIENT_ERROR_COLOR",
+    "ERROR_COLOR",
+    "PALETTE",
+    "REFUSED_COLOR",
+    "ChartKind",
+    "Series",
+    "chart",
+    "color",
+    "per_second",
+    "series",
+    "time_window",
+]
 
 ChartKind = Literal["line", "area", "bars", "scatter"]
 
@@ -29,6 +41,11 @@ PALETTE = (
 when paired with the labels in each chart's legend."""
 
 ERROR_COLOR = "#dc2626"
+"""Failures of the gateway or its backends."""
+CLIENT_ERROR_COLOR = "#d97706"
+"""The callers' own 4xx."""
+REFUSED_COLOR = "#9333ea"
+"""The gateway's own 429 refusals."""
 
 Series = dict[str, Any]
 

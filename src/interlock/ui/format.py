@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["FILTERS", "compliance_level", "state_level"]
+__all__ = ["FILTERS", "OUTCOMES", "compliance_level", "state_level"]
 
 _DASH = "–"
 
@@ -43,6 +43,17 @@ def ms(value: Any) -> str:
     if amount >= 10:
         return f"{amount:,.0f} ms"
     return f"{amount:.1f} ms"
+
+
+def ms_fine(value: Any) -> str:
+    """Milliseconds with two significant digits below 1 ms (``0.14 ms``, ``0.042 ms``): for the
+    gateway's own time, which ``ms`` would round to ``0.0 ms``."""
+    if value is None:
+        return _DASH
+    amount = float(value)
+    if 0 < amount < 1:
+        return f"{amount:.2g} ms"
+    return ms(amount)
 
 
 def duration(seconds: Any) -> str:
@@ -128,6 +139,25 @@ def state_level(state: str) -> str:
     }.get(state, "muted")
 
 
+OUTCOMES: dict[str, tuple[str, str]] = {
+    "ok": ("ok", "good"),
+    "client_error": ("caller's error", "muted"),
+    "refused": ("refused", "warn"),
+    "upstream_error": ("upstream error", "bad"),
+    "gateway_error": ("gateway error", "bad"),
+    "cancelled": ("client left", "muted"),
+}
+"""Outcome class → (what the dashboard calls it, its colour)."""
+
+
+def outcome_label(outcome: Any) -> str:
+    return OUTCOMES.get(str(outcome), (str(outcome), ""))[0]
+
+
+def outcome_level(outcome: Any) -> str:
+    return OUTCOMES.get(str(outcome), ("", "muted"))[1]
+
+
 def status_level(status: Any) -> str:
     code = int(status or 0)
     if code < 400:
@@ -149,6 +179,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "number": number,
     "compact": compact,
     "ms": ms,
+    "ms_fine": ms_fine,
     "duration": duration,
     "usd": usd,
     "pct": pct,
@@ -158,5 +189,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "compliance_level": compliance_level,
     "state_level": state_level,
     "status_level": status_level,
+    "outcome_label": outcome_label,
+    "outcome_level": outcome_level,
 }
 """Every filter the templates use, registered on the Jinja environment by the app."""

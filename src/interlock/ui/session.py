@@ -1,10 +1,12 @@
 """Dashboard sessions: a signed, expiring token in a cookie, and the CSRF token derived from it.
 
 The cookie never holds the API key. It holds the key's *id*, an expiry and a random nonce, signed
-with HMAC-SHA256. The signing secret is derived from the master key when one is configured — so
-every worker process and every restart accepts the same sessions, and changing the master key signs
-everyone out — and is random per process otherwise. Each request re-checks the key itself (revoked or
-expired keys end their sessions at once), so the token only says who signed in, not what they may do.
+with HMAC-SHA256. The signing secret is its own random secret, made once and kept in the store
+(:class:`interlock.store.SessionRepository`), so every worker and every instance sharing the database
+accepts the same sessions; it is not derived from the master key, so a leaked cookie or signing
+secret says nothing about the key. Each request re-checks the key itself (revoked or expired keys
+end their sessions at once) and whether the session was signed out (the nonce is then on the
+store's revocation list), so the token only says who signed in, not what they may do.
 
 The CSRF token of a session is an HMAC of its nonce: operator forms carry it in a hidden field and
 the server compares it in constant time. Together with the ``SameSite=Strict`` cookie and an
@@ -52,15 +54,6 @@ class SessionSigner:
         self._secret = secret
         self.ttl_s = ttl_s
         self._clock = clock
-
-    @classmethod
-    def for_master_key(cls, master_key: str | None, *, ttl_s: float = 8 * 3600) -> SessionSigner:
-        """A signer whose secret is derived from ``master_key``, or random when there is none."""
-        if master_key:
-            secret = hmac.new(master_key.encode(), b"interlock-ui-session-v1", hashlib.sha256).digest()
-        else:
-            secret = secrets.token_bytes(32)
-        return cls(secret, ttl_s=ttl_s)
 
     def issue(self, key_id: str) -> str:
         """A new token for ``key_id``, valid for ``ttl_s`` seconds."""

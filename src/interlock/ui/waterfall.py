@@ -1,9 +1,11 @@
 """Lay a request's attempts out on a time axis: the waterfall on the request detail page.
 
-Attempts are recorded as (deployment, outcome, duration). When an attempt carries ``start_ms`` (its
-start, relative to the request's arrival) that is used; otherwise attempts are placed end to end,
-which is exact for retries and fallbacks apart from backoff waits, and for a hedged request the
-attempts are aligned on their ends, since the race ends when the winner answers.
+Attempts are recorded with their start after the request's arrival (``start_ms``) and their
+duration (``latency_ms``), so each bar sits where the attempt really ran: backoff waits show as
+gaps, and a hedge's attempts overlap. A streamed attempt that was returned lasts until its stream
+ended, with a mark at its first token (``first_token_ms``, from the attempt's start). Records
+written before attempts carried ``start_ms`` are laid out end to end (exact for retries and
+fallbacks apart from backoff waits), or, when hedged, aligned on their ends.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ def waterfall(request: Mapping[str, Any]) -> dict[str, Any]:
     rows = [_row("request", str(_outcome_of(request)), 0.0, total, span, is_request=True)]
     for index, (start, duration, attempt) in enumerate(placed):
         label = f"#{index + 1} {attempt.get('deployment', '?')}"
-        rows.append(_row(label, str(attempt.get("outcome", "?")), start, duration, span))
+        row = _row(label, str(attempt.get("outcome", "?")), start, duration, span)
+        first = attempt.get("first_token_ms")
+        if isinstance(first, int | float):
+            row["first_token_ms"] = float(first)
+            row["first_token_pct"] = round(min(100.0, 100.0 * (start + float(first)) / span), 3)
+        rows.append(row)
     ttft = request.get("ttft_ms")
     return {
         "rows": rows,
@@ -80,6 +87,6 @@ def _row(
         "duration_ms": round(duration, 3),
         "left_pct": round(min(left, 99.6), 3),
         "width_pct": round(min(width, 100.0 - min(left, 99.6)), 3),
-        "level": "good" if outcome == "ok" else "muted" if outcome == "cancelled" else "bad",
+        "level": "good" if outcome == "ok" else "muted" if outcome in ("cancelled", "abandoned") else "bad",
         "is_request": is_request,
     }

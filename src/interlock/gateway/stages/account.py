@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 
 from interlock.errors import GatewayError
 from interlock.gateway.chain import Next
-from interlock.gateway.context import Chunks, Reply, RequestContext, Usage, has_output
+from interlock.gateway.context import Attempt, Chunks, Reply, RequestContext, Usage, has_output
+from interlock.routing.decision import decisions_json
 from interlock.store import RequestRecord
+from interlock.telemetry.outcome import classify
 
 __all__ = ["CLIENT_CLOSED", "AccountStage", "to_record", "tpot_seconds"]
 
@@ -57,8 +59,14 @@ class AccountStage:
         complete = False
         last = 0.0
         try:
-            async for batch in chunks:
+            while True:
+                asked, waited = time.perf_counter(), ctx.upstream_s
+                batch = await anext(chunks, None)
+                if batch is None:
+                    break
                 now = time.perf_counter()
+                # the chain's own time on this batch (what its stages did, not the upstream's wait)
+                ctx.stream_overhead_s += max(0.0, now - asked - (ctx.upstream_s - waited))
                 for chunk in batch:
                     if has_output(chunk):
                         if ctx.first_token_at is None:
@@ -77,6 +85,8 @@ class AccountStage:
         finally:
             if not complete and ctx.error is None:
                 ctx.status = CLIENT_CLOSED
+            if not complete:  # the attempt under it settles (and notes its end) before the record
+                await _aclose(chunks)
             self._finish(ctx)
 
     def _finish(self, ctx: RequestContext) -> None:
@@ -87,6 +97,12 @@ class AccountStage:
 
     def _record(self, ctx: RequestContext) -> None:
         self._sink(ctx, to_record(ctx))
+
+
+async def _aclose(chunks: AsyncIterator[Chunks]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def to_record(ctx: RequestContext) -> RequestRecord:
@@ -102,6 +118,7 @@ def to_record(ctx: RequestContext) -> RequestRecord:
     principal = ctx.principal
     return RequestRecord(
         request_id=ctx.request_id,
+        client_request_id=ctx.client_request_id,
         created_at=datetime.fromtimestamp(ctx.received_wall, UTC),
         key_id=principal.key_id if principal else None,
         user_id=principal.user_id if principal else None,
@@ -117,18 +134,32 @@ def to_record(ctx: RequestContext) -> RequestRecord:
         latency_ms=round((finished - ctx.received_at) * 1000.0, 3),
         ttft_ms=(round((ctx.first_token_at - ctx.received_at) * 1000.0, 3) if ctx.first_token_at else None),
         overhead_ms=round(
-            ctx.reply_overhead_ms if ctx.reply_overhead_ms is not None else ctx.overhead_ms(), 3
+            (ctx.reply_overhead_ms if ctx.reply_overhead_ms is not None else ctx.overhead_ms())
+            + ctx.stream_overhead_s * 1000.0,
+            3,
         ),
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
         cost=cost,
-        attempts=tuple(
-            {"deployment": a.deployment, "outcome": a.outcome, "latency_ms": a.latency_ms}
-            for a in ctx.attempts
-        ),
+        attempts=tuple(_attempt_view(a) for a in ctx.attempts),
         extra=_timing_extra(ctx),
+        outcome=classify(ctx.status, ctx.error, ctx.attempts),
+        decisions=decisions_json(ctx.decisions, ctx.attempts),
     )
+
+
+def _attempt_view(attempt: Attempt) -> dict[str, object]:
+    view: dict[str, object] = {
+        "deployment": attempt.deployment,
+        "outcome": attempt.outcome,
+        "latency_ms": attempt.latency_ms,
+    }
+    if attempt.start_ms is not None:
+        view["start_ms"] = attempt.start_ms
+    if attempt.first_token_ms is not None:
+        view["first_token_ms"] = attempt.first_token_ms
+    return view
 
 
 def tpot_seconds(ctx: RequestContext) -> float | None:

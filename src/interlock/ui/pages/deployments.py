@@ -1,5 +1,9 @@
 """Models and deployments: health, breaker state, latency, load and pools; drain, disable, enable.
 
+Each model shows its error rate over the last five minutes (failures of the gateway or its backends
+among the requests they could hit) with the callers' own 4xx and the gateway's refusals beside it;
+each deployment, its breaker's error rate (which a caller's 4xx never raises).
+
 The operator actions change the same routing state as ``POST /admin/deployments/{id}/disable`` and
 ``…/enable``: a drained or disabled deployment gets no new requests, and requests already in flight
 finish. (Drain and disable are the same switch; the audit log records which the operator meant, and
@@ -27,6 +31,7 @@ __all__ = ["deployments_section"]
 log = logging.getLogger("interlock.ui")
 
 _WINDOW_S = 15 * 60
+_OUTCOME_WINDOW_S = 5 * 60
 _CHART_LINES = 8
 _AVAILABLE = ("closed", "half_open")
 
@@ -39,7 +44,13 @@ async def deployments_data(ctx: SectionContext) -> dict[str, Any]:
         limit = row["concurrency_limit"] or 1
         row["load"] = min(1.0, row["in_flight"] / limit)
     slo = {r["model"]: r for r in ctx.runtime.telemetry.slo_reports()} if ctx.viewer.can_operate else {}
-    models = [_model_view(route, statuses, slo.get(route.name)) for route in snapshot.models.values()]
+    outcomes = await ctx.store.traffic.outcomes(
+        ctx.now - timedelta(seconds=_OUTCOME_WINDOW_S), until=ctx.now, key_id=ctx.viewer.scope_key_id
+    )
+    models = [
+        _model_view(route, statuses, slo.get(route.name), outcomes.get(route.name, {}))
+        for route in snapshot.models.values()
+    ]
     data: dict[str, Any] = {
         "models": models,
         "pools": _pools(statuses),
@@ -77,10 +88,14 @@ def _display_state(row: Mapping[str, Any]) -> str:
 
 
 def _model_view(
-    route: ModelRoute, statuses: list[dict[str, Any]], slo: Mapping[str, Any] | None
+    route: ModelRoute,
+    statuses: list[dict[str, Any]],
+    slo: Mapping[str, Any] | None,
+    outcomes: Mapping[str, int],
 ) -> dict[str, Any]:
     rows = [row for row in statuses if row["model"] == route.name]
     return {
+        "outcomes": _outcome_view(outcomes),
         "name": route.name,
         "kind": route.kind,
         "strategy": route.spec.routing.strategy,
@@ -89,6 +104,20 @@ def _model_view(
         "available": sum(1 for row in rows if row["state"] in _AVAILABLE),
         "in_flight": sum(row["in_flight"] for row in rows),
         "slo": slo,
+    }
+
+
+def _outcome_view(counts: Mapping[str, int]) -> dict[str, Any]:
+    failures = counts.get("upstream_error", 0) + counts.get("gateway_error", 0)
+    judged = failures + counts.get("ok", 0)
+    return {
+        "requests": sum(counts.values()),
+        "errors": failures,
+        "error_rate": failures / judged if judged else None,
+        **{
+            name: counts.get(name, 0)
+            for name in ("upstream_error", "gateway_error", "client_error", "refused")
+        },
     }
 
 

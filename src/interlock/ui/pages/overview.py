@@ -1,9 +1,12 @@
 """Overview: traffic, errors, time to first token, SLO compliance and goodput, spend today.
 
-Rates, errors, latency and spend come from the request log, so they cover every gateway process
-that shares the store and can be narrowed to one key (a virtual key sees only its own). SLO
-compliance and goodput per model come from this process's rolling SLO window — the numbers of
-``GET /admin/slo`` — and are shown to operators only, since they describe the whole fleet.
+The error rate counts failures of the gateway and its backends among the requests they could hit;
+the callers' own 4xx and the gateway's refusals (429) are shown beside it, never in it (see
+:mod:`interlock.telemetry.outcome`). Rates, errors, latency and spend come from the request log, so
+they cover every gateway process that shares the store and can be narrowed to one key (a virtual key
+sees only its own). SLO compliance and goodput per model come from this process's rolling SLO window
+— the numbers of ``GET /admin/slo`` — and are shown to operators only, since they describe the whole
+fleet.
 """
 
 from __future__ import annotations
@@ -12,7 +15,16 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from interlock.store import TrafficBucket, TrafficSeries
-from interlock.ui.charts import ERROR_COLOR, chart, color, per_second, series, time_window
+from interlock.ui.charts import (
+    CLIENT_ERROR_COLOR,
+    ERROR_COLOR,
+    REFUSED_COLOR,
+    chart,
+    color,
+    per_second,
+    series,
+    time_window,
+)
 from interlock.ui.sections import Section, SectionContext
 
 __all__ = ["WINDOW_S", "overview_section"]
@@ -41,7 +53,15 @@ async def overview_data(ctx: SectionContext) -> dict[str, Any]:
         "rps": _rate(traffic, RATE_WINDOW_S),
         "requests_5m": recent.requests,
         "errors_5m": recent.errors,
-        "error_rate": recent.errors / recent.requests if recent.requests else None,
+        "judged_5m": recent.judged,
+        "error_rate": recent.error_rate,
+        "outcomes_5m": {
+            "upstream_error": recent.upstream_errors,
+            "gateway_error": recent.gateway_errors,
+            "client_error": recent.client_errors,
+            "refused": recent.refused,
+            "cancelled": recent.cancelled,
+        },
         "ttft": {f"p{q}": recent.latency_ms(q / 100) for q in (50, 95, 99)},
         "spend_today": today.cost,
         "requests_today": today.requests,
@@ -72,14 +92,15 @@ def _charts(traffic: TrafficSeries) -> dict[str, Any]:
     # The bucket in progress is drawn as its rate over the seconds it has had, once it has had half.
     buckets = traffic.buckets
     starts = [b.start for b in buckets]
-    requests = [_per_second(b, traffic, b.requests) for b in buckets]
-    errors = [_per_second(b, traffic, b.errors) for b in buckets]
-    throughput = chart(
-        "area",
-        starts,
-        [series("requests/s", requests, color(0)), series("errors/s", errors, ERROR_COLOR)],
-        unit="/s",
-    )
+    lines = [
+        series("requests/s", [_per_second(b, traffic, b.requests) for b in buckets], color(0)),
+        series("errors/s", [_per_second(b, traffic, b.errors) for b in buckets], ERROR_COLOR),
+        series(
+            "caller 4xx/s", [_per_second(b, traffic, b.client_errors) for b in buckets], CLIENT_ERROR_COLOR
+        ),
+        series("refused/s", [_per_second(b, traffic, b.refused) for b in buckets], REFUSED_COLOR),
+    ]
+    throughput = chart("area", starts, lines, unit="/s")
     latency_lines = [
         series(f"p{q}", [b.latency_ms(q / 100) for b in buckets], color(i))
         for i, q in enumerate((50, 95, 99))

@@ -1,4 +1,5 @@
-"""The request explorer: recent requests with filters, and each request's attempts as a waterfall.
+"""The request explorer: recent requests with filters, and each request's attempts as a waterfall
+with the routing decisions behind them.
 
 A virtual key sees only requests made with it; asking for another key's request by id answers "not
 found", exactly as for a request that does not exist.
@@ -12,8 +13,10 @@ from typing import Any
 
 from interlock.errors import InvalidRequest
 from interlock.store import RequestRecord
+from interlock.telemetry.outcome import FAILURES, classify_status
 from interlock.telemetry.request_log import parse_since, record_view, request_filters
 from interlock.ui.charts import ERROR_COLOR, chart, series
+from interlock.ui.decisions import decision_views
 from interlock.ui.sections import Section, SectionContext
 from interlock.ui.waterfall import waterfall
 
@@ -21,7 +24,20 @@ __all__ = ["requests_section"]
 
 PAGE_SIZE = 50
 SINCE_CHOICES = {"15m": "Last 15 minutes", "1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days"}
-STATUS_CHOICES = {"": "Any status", "ok": "Succeeded", "error": "Failed"}
+STATUS_CHOICES = {
+    "": "Any status",
+    "ok": "Succeeded",
+    "error": "Failed (any)",
+    "failures": "Errors: upstream or gateway",
+    "client_error": "Caller's 4xx",
+    "refused": "Refused (429)",
+}
+_OUTCOME_FILTERS: dict[str, tuple[str, ...]] = {
+    "failures": FAILURES,
+    "client_error": ("client_error",),
+    "refused": ("refused",),
+}
+"""Status choices that filter on the outcome class rather than the HTTP status."""
 
 
 async def requests_data(ctx: SectionContext) -> dict[str, Any]:
@@ -34,10 +50,11 @@ async def requests_data(ctx: SectionContext) -> dict[str, Any]:
         status = ""
     model = params.get("model") or None
     key_id = ctx.viewer.scope_key_id or params.get("key_id") or None
-    filters = request_filters(status or None, since)
+    outcomes = _OUTCOME_FILTERS.get(status)
+    filters = request_filters(None if outcomes else status or None, since)
     before = _before(params.get("before"))
     records = await ctx.store.requests.query(
-        model=model, key_id=key_id, before=before, limit=PAGE_SIZE, **filters
+        model=model, key_id=key_id, outcomes=outcomes, before=before, limit=PAGE_SIZE, **filters
     )
     rows = [_row(record) for record in records]
     keys = await _keys(ctx) if ctx.viewer.is_master else {}
@@ -63,7 +80,18 @@ async def request_detail(ctx: SectionContext, request_id: str) -> Mapping[str, A
     if record is None or (scope is not None and record.key_id != scope):
         return None
     view = record_view(record)
-    return {"request": view, "waterfall": waterfall(view), "key_name": await _key_name(ctx, record)}
+    return {
+        "request": view,
+        "outcome": outcome_of(record),
+        "waterfall": waterfall(view),
+        "decisions": decision_views(view["decisions"], view["attempts"]),
+        "key_name": await _key_name(ctx, record),
+    }
+
+
+def outcome_of(record: RequestRecord) -> str:
+    """The record's outcome class (guessed from its status for a record written without one)."""
+    return record.outcome or classify_status(record.status, record.error_kind)
 
 
 def _before(value: str | None) -> datetime | None:
@@ -85,6 +113,7 @@ def _row(record: RequestRecord) -> dict[str, Any]:
         "deployment": record.deployment,
         "status": record.status,
         "error_kind": record.error_kind,
+        "outcome": outcome_of(record),
         "stream": record.stream,
         "attempts": len(record.attempts),
         "fallback": len(record.attempts) > 1,
@@ -101,6 +130,7 @@ def _summary(records: list[RequestRecord]) -> dict[str, Any]:
     return {
         "shown": len(records),
         "failed": failed,
+        "errors": sum(1 for r in records if outcome_of(r) in FAILURES),
         "retried": sum(1 for r in records if len(r.attempts) > 1),
         "cost": sum(r.cost for r in records),
     }

@@ -27,16 +27,43 @@
   }
 
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  var DAY_S = 86400;
 
   function day(d) { return MONTHS[d.getUTCMonth()] + " " + d.getUTCDate(); }
 
-  // Axis labels in UTC, as precise as the tick spacing needs: 14:03:20, 14:05, Nov 23.
-  function timeTick(seconds, incr) {
-    var d = new Date(seconds * 1000);
-    var iso = d.toISOString();
-    if (incr >= 86400) return day(d);
-    if (incr >= 60) return iso.slice(11, 16) === "00:00" ? day(d) : iso.slice(11, 16);
-    return iso.slice(11, incr >= 1 ? 19 : 21);
+  // Tick label formats from coarse to fine: 2026, Dec 2026, Dec 6, 14:05, 14:05:20, 14:05:20.5 …
+  var TICK_FORMATS = [
+    function (d) { return String(d.getUTCFullYear()); },
+    function (d) { return MONTHS[d.getUTCMonth()] + " " + d.getUTCFullYear(); },
+    day,
+    function (d) { var hm = d.toISOString().slice(11, 16); return hm === "00:00" ? day(d) : hm; },
+    function (d) { return d.toISOString().slice(11, 19); },
+    function (d) { return d.toISOString().slice(11, 21); },
+    function (d) { return d.toISOString().slice(11, 22); },
+    function (d) { return d.toISOString().slice(11, 23); },
+  ];
+
+  // The coarsest format that can tell ticks ``incr`` seconds apart.
+  function tickLevel(incr) {
+    if (incr >= 365 * DAY_S) return 0;
+    if (incr >= 28 * DAY_S) return 1;
+    if (incr >= DAY_S) return 2;
+    if (incr >= 60) return 3;
+    if (incr >= 1) return 4;
+    if (incr >= 0.1) return 5;
+    return incr >= 0.01 ? 6 : 7;
+  }
+
+  // Axis labels in UTC, as precise as the tick spacing needs and never two alike: when rounding
+  // would make neighbours read the same (ticks at 14:05:00 and 14:05:30 as "14:05"), the next
+  // finer format is used.
+  function timeTicks(splits, incr) {
+    var labels = [];
+    for (var level = tickLevel(incr); level < TICK_FORMATS.length; level++) {
+      labels = splits.map(function (s) { return TICK_FORMATS[level](new Date(s * 1000)); });
+      if (new Set(labels).size === labels.length) break;
+    }
+    return labels;
   }
 
   function timeLegend(spec) {
@@ -63,6 +90,20 @@
     return [spec.x].concat(spec.series.map(function (s) { return s.values; }));
   }
 
+  // Values with no neighbour to draw a line to: a bucket alone between empty ones would leave no
+  // trace at all, so it is drawn as a dot.
+  function isolated(u, seriesIdx) {
+    var values = u.data[seriesIdx];
+    var found = [];
+    for (var i = 0; i < values.length; i++) {
+      if (values[i] === null || values[i] === undefined) continue;
+      var before = i > 0 ? values[i - 1] : null;
+      var after = i < values.length - 1 ? values[i + 1] : null;
+      if ((before === null || before === undefined) && (after === null || after === undefined)) found.push(i);
+    }
+    return found;
+  }
+
   function seriesOptions(spec) {
     return spec.series.map(function (s) {
       var opts = {
@@ -70,14 +111,15 @@
         stroke: s.color,
         width: 2,
         value: function (u, v) { return formatValue(v, spec.unit); },
-        points: { show: false },
-        spanGaps: spec.kind === "line",
+        points: { show: false, filter: isolated, size: 7, width: 1, fill: s.color, stroke: s.color },
+        spanGaps: false,
       };
       if (spec.kind === "area") opts.fill = withAlpha(s.color, 0.12);
       if (spec.kind === "bars") {
         opts.fill = withAlpha(s.color, 0.75);
         opts.width = 0;
         opts.paths = uPlot.paths.bars({ size: [0.72, 60], gap: 1 });
+        opts.points = { show: false };
       }
       if (spec.kind === "scatter") {
         opts.paths = function () { return null; };
@@ -92,6 +134,21 @@
     return [0, top];
   }
 
+  // The x axis covers the data; bars get half a step more on each side so the outer bars show
+  // whole, and a lone point gets a window around it instead of a span of zero (which would leave
+  // the axis to guess, years wide).
+  function xRange(kind) {
+    return function (u, min, max) {
+      var x = u.data[0];
+      if (!x.length) return [min, max];
+      var first = x[0], last = x[x.length - 1];
+      var step = x.length > 1 ? x[1] - x[0] : 0;
+      if (first === last) return [first - 30, last + 30];
+      if (kind === "bars") return [first - step / 2, last + step / 2];
+      return [first, last];
+    };
+  }
+
   function build(el, spec) {
     var width = Math.max(200, el.clientWidth || el.parentElement.clientWidth || 600);
     var axisStyle = { stroke: "#64748b", grid: { stroke: "#eef2f7", width: 1 }, ticks: { stroke: "#e2e8f0", width: 1 },
@@ -100,10 +157,14 @@
       width: width,
       height: spec.height || 200,
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
-      scales: { x: { time: true }, y: { range: yRange } },
+      scales: { x: { time: true, range: xRange(spec.kind) }, y: { range: yRange } },
+      padding: [12, 24, 0, 0],
       axes: [
-        Object.assign({}, axisStyle, { space: 70, values: function (u, splits, axis, space, incr) {
-          return splits.map(function (v) { return timeTick(v, incr); });
+        Object.assign({}, axisStyle, { space: 80, values: function (u, splits, axis, space, incr) {
+          var labels = timeTicks(splits, incr);
+          var host = u.root.parentElement;  // what the tests read: the labels as drawn
+          if (host) host.dataset.xTicks = labels.join("|");
+          return labels;
         } }),
         Object.assign({}, axisStyle, { size: 64, values: function (u, splits) {
           return splits.map(function (v) { return formatValue(v, spec.unit); });
