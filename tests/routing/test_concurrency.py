@@ -156,3 +156,15 @@ def test_a_jitter_of_a_millisecond_is_not_overload() -> None:
     verdict = judged(model, "first_token", 0.003, 10)  # 10x, but 3 ms
     assert verdict.ratio is not None and verdict.ratio > 2
     assert not limiter.is_slow(verdict)
+
+
+def test_expectations_for_unmeasured_sizes_come_from_the_nearest_measured_one() -> None:
+    clock = Clock()
+    model = LatencyModel(clock=clock)
+    for _ in range(5):  # answers of 40 tokens at 10 ms a token
+        judged(model, "answer", 41 * 0.01, 40)
+    assert model.recent("answer", 40) == pytest.approx(0.41)
+    assert model.recent("answer", 400) == pytest.approx(4.01)  # per token, from the 40-token class
+    longest = model.recent("answer", None)  # no max_tokens: the longest class seen, at its top
+    assert longest is not None and longest >= 0.41
+    assert model.recent("first_token", 10) is None  # nothing of that kind yet

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from interlock.errors import (
     GatewayError,
@@ -22,33 +23,61 @@ from interlock.errors import (
 from interlock.gateway.context import Attempt, Chunks, Reply, RequestContext
 from interlock.providers.base import Provider
 from interlock.routing.balancers.base import prompt_text
-from interlock.routing.latency import Judgement, LatencySample
+from interlock.routing.latency import Judgement, LatencyModel, LatencySample
 from interlock.routing.retry import classify
 from interlock.routing.snapshot import Deployment, ModelRoute
 from interlock.routing.state import RoutingState
 from interlock.telemetry.tracing import NO_TRACER, AttemptSpan, Tracer
 
-__all__ = ["latency_sample", "run_attempt"]
+__all__ = ["Stall", "first_byte_due", "latency_sample", "run_attempt"]
+
+_SILENCE_FACTOR = 20.0
+_SILENCE_FLOOR_S = 1.0
+_STALL_FACTOR = 2.0
+"""A call still without its first byte after twice what its shape has taken lately counts as late
+for the balancers (a hung deployment is avoided long before its calls time out)."""
 
 
 class _Settlement:
     """Settle an attempt's bookkeeping exactly once."""
 
-    __slots__ = ("_breaker", "_deployment", "_latency", "_limiter", "_load", "done", "judgement")
+    __slots__ = (
+        "_breaker",
+        "_deployment",
+        "_latency",
+        "_limiter",
+        "_load",
+        "_ticket",
+        "done",
+        "judgement",
+    )
 
-    def __init__(self, state: RoutingState, model: ModelRoute, deployment: Deployment) -> None:
+    def __init__(self, state: RoutingState, model: ModelRoute, deployment: Deployment, ticket: int) -> None:
         self._breaker = state.breaker(model, deployment)
         self._limiter = state.limiter(model, deployment)
         self._latency = state.latency(deployment)
         self._load = state.load
         self._deployment = deployment.id
+        self._ticket = ticket
         self.done = False
         self.judgement: Judgement | None = None
 
     def first_token(self, sample: LatencySample) -> None:
         """A stream's first chunk is in: it is judged (and balancers learn it) now, not at its end."""
+        self._load.answered(self._deployment, self._ticket)
         self.judgement = self._latency.judge(sample)
         self._load.observe(self._deployment, sample)
+
+    def stalled(self, sample: LatencySample) -> None:
+        """A hedge overtook this call, which had produced nothing by then: what it had taken so far
+        is a lower bound of its latency, and a slow call for its breaker."""
+        if not self._finish():
+            return
+        # the balancers learn it at once; the limiter and the baselines do not: a lower bound is
+        # no measurement, and a hedge must never shrink capacity
+        self._load.observe(self._deployment, sample)
+        self._limiter.release()
+        self._breaker.record(True, slow=True)
 
     def success(self, sample: LatencySample | None = None) -> None:
         """The call succeeded: a complete answer with its latency, or a stream that ran to its end."""
@@ -84,7 +113,7 @@ class _Settlement:
         if self.done:
             return False
         self.done = True
-        self._load.finish(self._deployment)
+        self._load.finish(self._deployment, self._ticket)
         return True
 
 
@@ -97,14 +126,38 @@ def latency_sample(ctx: RequestContext, seconds: float, reply: Reply | None) -> 
     return LatencySample("answer", seconds, _output_tokens(ctx, reply))
 
 
+class Stall:
+    """Set by the router when a hedge fires because this attempt produced nothing in time."""
+
+    __slots__ = ("fired",)
+
+    def __init__(self) -> None:
+        self.fired = False
+
+
+def first_byte_due(ctx: RequestContext, latency: LatencyModel, factor: float) -> float | None:
+    """Seconds after which a call has stalled: ``factor`` times what calls of its shape have taken
+    lately on the deployment (for a complete answer, one of ``max_tokens``); None while unknown."""
+    sample = latency_sample(ctx, 0.0, None)
+    size: int | None = sample.size
+    if sample.kind == "answer" and not _asked_tokens(ctx):
+        size = None  # no max_tokens: as long as the longest answers lately
+    recent = latency.recent(sample.kind, size)
+    return None if recent is None else recent * factor
+
+
 def _output_tokens(ctx: RequestContext, reply: Reply | None) -> int:
     usage = reply.body.get("usage") if reply is not None and reply.body is not None else None
     if isinstance(usage, dict):
         tokens = usage.get("completion_tokens")
         if isinstance(tokens, int) and tokens >= 0:
             return tokens
+    return _asked_tokens(ctx) or 16
+
+
+def _asked_tokens(ctx: RequestContext) -> int | None:
     asked = ctx.body.get("max_completion_tokens") or ctx.body.get("max_tokens")
-    return asked if isinstance(asked, int) and asked > 0 else 16
+    return asked if isinstance(asked, int) and asked > 0 else None
 
 
 def _input_chars(value: object) -> int:
@@ -122,8 +175,11 @@ async def run_attempt(
     provider: Provider,
     state: RoutingState,
     tracer: Tracer = NO_TRACER,
+    stall: Stall | None = None,
+    body: dict[str, Any] | None = None,
 ) -> Reply:
-    """Call ``deployment`` once; raise its error, or return its reply (a stream's first chunk is in)."""
+    """Call ``deployment`` once; raise its error, or return its reply (a stream's first chunk is in).
+    ``stall`` tells whether a hedge overtook it; ``body`` replaces the request's (a continuation)."""
     started = time.perf_counter()
     span = tracer.attempt(ctx, deployment)
     ctx.begin_wait()
@@ -132,21 +188,24 @@ async def run_attempt(
             await state.limiter(model, deployment).acquire()
         except RateLimited as err:
             state.breaker(model, deployment).release()
-            _record(ctx, deployment, err.kind, started)
+            _record(ctx, deployment, err.kind, started, upstream=False)
             span.end(err.kind, err)
             raise
-        state.load.start(deployment.id)
-        settle = _Settlement(state, model, deployment)
+        due = first_byte_due(ctx, state.latency(deployment), _STALL_FACTOR)
+        settle = _Settlement(state, model, deployment, state.load.start(deployment.id, due))
         called = time.perf_counter()
         try:
-            reply = await _call(ctx, model, deployment, provider, span)
+            reply = await _call(ctx, model, deployment, provider, span, body or ctx.body)
         except GatewayError as err:
             settle.failure(err)
             _record(ctx, deployment, err.kind, started)
             span.end(err.kind, err)
             raise
         except BaseException:
-            settle.abandon()
+            if stall is not None and stall.fired:
+                settle.stalled(latency_sample(ctx, time.perf_counter() - called, None))
+            else:
+                settle.abandon()
             _record(ctx, deployment, "cancelled", started)
             span.end("cancelled")
             raise
@@ -159,15 +218,20 @@ async def run_attempt(
         span.end("ok")
     else:
         settle.first_token(latency_sample(ctx, ttft, None))
-        reply.stream = _settle_at_end(ctx, reply.stream, settle, ttft, span)
-    _record(ctx, deployment, "ok", started)
+        reply.stream = _settle_at_end(ctx, reply.stream, settle, ttft, span, len(ctx.attempts))
+    _record(ctx, deployment, "ok", started, streamed=reply.stream is not None)
     return reply
 
 
 async def _call(
-    ctx: RequestContext, model: ModelRoute, deployment: Deployment, provider: Provider, span: AttemptSpan
+    ctx: RequestContext,
+    model: ModelRoute,
+    deployment: Deployment,
+    provider: Provider,
+    span: AttemptSpan,
+    request: dict[str, Any],
 ) -> Reply:
-    body = dict(ctx.body)
+    body = dict(request)
     body["model"] = deployment.upstream_model
     headers = span.headers
     if not ctx.stream:
@@ -197,14 +261,23 @@ async def _call(
 
 
 async def _settle_at_end(
-    ctx: RequestContext, chunks: AsyncIterator[Chunks], settle: _Settlement, ttft: float, span: AttemptSpan
+    ctx: RequestContext,
+    chunks: AsyncIterator[Chunks],
+    settle: _Settlement,
+    ttft: float,
+    span: AttemptSpan,
+    index: int,
 ) -> AsyncIterator[Chunks]:
     completed = False
+    outcome = "abandoned"
+    silence = _Silence()
     try:
-        async for batch in chunks:
+        while (batch := await _upstream_next(ctx, chunks, silence)) is not None:
             yield batch
         completed = True
+        outcome = "ok"
     except GatewayError as err:
+        outcome = err.kind
         settle.failure(err)
         span.end(err.kind, err, ctx.usage)
         raise
@@ -216,7 +289,48 @@ async def _settle_at_end(
         else:
             settle.abandon()
             span.end("abandoned", None, ctx.usage)
+        ctx.stream_ended(index, outcome)
         await _aclose(chunks)
+
+
+class _Silence:
+    """How long a stream may go quiet before it counts as stalled: ``_SILENCE_FACTOR`` times its own
+    mean gap between batches so far, never under ``_SILENCE_FLOOR_S`` (an engine may pause its
+    decode for a long prefill)."""
+
+    __slots__ = ("batches", "started", "waited")
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.waited = 0.0
+        self.started = 0.0
+
+    def limit(self) -> float:
+        mean = self.waited / self.batches if self.batches else 0.0
+        return max(_SILENCE_FLOOR_S, mean * _SILENCE_FACTOR)
+
+
+async def _upstream_next(
+    ctx: RequestContext, chunks: AsyncIterator[Chunks], silence: _Silence
+) -> Chunks | None:
+    """The next batch, or None at the end; waiting for it is the upstream's time, not the gateway's.
+    A stream silent past its limit raises :class:`UpstreamTimeout` (a stalled upstream: the stream
+    can resume elsewhere)."""
+    ctx.begin_wait()
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(silence.limit()):
+            batch = await anext(chunks, None)
+    except TimeoutError:
+        raise UpstreamTimeout(
+            f"the upstream stream went silent for {silence.limit():.1f} s mid-answer"
+        ) from None
+    finally:
+        ctx.end_wait()
+    if silence.batches:  # the first batch was read with the first token: no gap to learn from
+        silence.waited += time.perf_counter() - started
+    silence.batches += 1
+    return batch
 
 
 async def _prepend(first: Chunks, rest: AsyncIterator[Chunks]) -> AsyncIterator[Chunks]:
@@ -234,5 +348,16 @@ async def _aclose(chunks: AsyncIterator[Chunks]) -> None:
         await aclose()
 
 
-def _record(ctx: RequestContext, deployment: Deployment, outcome: str, started: float) -> None:
-    ctx.attempts.append(Attempt(deployment.id, outcome, round((time.perf_counter() - started) * 1000.0, 3)))
+def _record(
+    ctx: RequestContext,
+    deployment: Deployment,
+    outcome: str,
+    started: float,
+    *,
+    upstream: bool = True,
+    streamed: bool = False,
+) -> None:
+    latency = round((time.perf_counter() - started) * 1000.0, 3)
+    start = round((started - ctx.received_at) * 1000.0, 3)
+    first_token = latency if streamed else None
+    ctx.attempts.append(Attempt(deployment.id, outcome, latency, start, first_token, upstream))

@@ -60,6 +60,11 @@ def _size_class(size: int) -> int:
     return int(2 * math.log2(max(size, 0) + 1))
 
 
+def _upper_size(size_class: int) -> int:
+    """The largest size in a size class."""
+    return int(2 ** ((size_class + 1) / 2)) - 1
+
+
 class _Bucket:
     __slots__ = ("average", "current_min", "previous_min", "samples", "window_start")
 
@@ -128,6 +133,28 @@ class LatencyModel:
         if bucket is None or bucket.samples < self._min_samples or math.isinf(bucket.baseline):
             return None
         return bucket.baseline * (size + 1) if kind == "answer" else bucket.baseline
+
+    def recent(self, kind: LatencyKind, size: int | None) -> float | None:
+        """Seconds a call of this kind and size has been taking lately (its bucket's moving average;
+        under heavy but healthy load it rises with the engine's batch), if known. An unmeasured size
+        is read from the nearest measured one (a complete answer's time per token hardly depends on
+        its length); ``size=None`` — an answer of unknown length — takes the longest answers lately."""
+        if size is not None:
+            exact = self._buckets.get((kind, _size_class(size)))
+            if exact is not None and exact.samples >= self._min_samples:
+                return exact.average * (size + 1) if kind == "answer" else exact.average
+        known = [
+            (klass, bucket)
+            for (k, klass), bucket in self._buckets.items()
+            if k == kind and bucket.samples >= self._min_samples
+        ]
+        if not known:
+            return None
+        if size is None:
+            return max(b.average * (_upper_size(c) + 1) if kind == "answer" else b.average for c, b in known)
+        target = _size_class(size)
+        _, bucket = min(known, key=lambda item: abs(item[0] - target))
+        return bucket.average * (size + 1) if kind == "answer" else bucket.average
 
     def excess_seconds(self, sample: LatencySample) -> float:
         """How many seconds longer than the baseline for its shape ``sample`` took (0 if unknown)."""

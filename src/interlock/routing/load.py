@@ -36,6 +36,16 @@ class DeploymentLoad:
     ttft_samples: list[float] = field(default_factory=list)
     other: dict[LatencyKind, tuple[float, float]] = field(default_factory=dict)
     """Peak-EWMA of the other kinds of latency: kind → (average, when last sampled)."""
+    pending: dict[int, float] = field(default_factory=dict)
+    """Calls still waiting for their first byte: ticket → when it was due (start + expected), in
+    the order they started."""
+
+    def lateness(self, now: float) -> float:
+        """How far past its due time the oldest call still waiting for its first byte is: a hung or
+        stalled deployment shows here long before any of its calls finishes."""
+        if not self.pending:
+            return 0.0
+        return max(0.0, now - next(iter(self.pending.values())))
 
     def cost_of(self, kind: LatencyKind, now: float, decay_s: float) -> float:
         """Expected wait for a new request of ``kind``: its own kind's average when measured, else
@@ -44,7 +54,8 @@ class DeploymentLoad:
             entry = self.other.get(kind)
             if entry is not None:
                 average, at = entry
-                return average * math.exp(-max(0.0, now - at) / decay_s) * (self.in_flight + 1)
+                decayed = average * math.exp(-max(0.0, now - at) / decay_s)
+                return decayed * (self.in_flight + 1) + self.lateness(now)
         return self.cost(now, decay_s)
 
     def cost(self, now: float, decay_s: float) -> float:
@@ -56,9 +67,9 @@ class DeploymentLoad:
         restarted replica is tried at once.
         """
         if not self.samples:
-            return 0.0
+            return self.lateness(now)
         latency = self.ewma_ttft_s * math.exp(-max(0.0, now - self.last_sample_at) / decay_s)
-        return latency * (self.in_flight + 1)
+        return latency * (self.in_flight + 1) + self.lateness(now)
 
 
 class LoadTracker:
@@ -76,6 +87,7 @@ class LoadTracker:
         self._decay_s = decay_s
         self._penalty_s = failure_penalty_s
         self._keep = keep_samples
+        self._tickets = 0
         self.clock = clock
 
     def get(self, deployment_id: str) -> DeploymentLoad:
@@ -91,14 +103,28 @@ class LoadTracker:
         """Inside a ``Retry-After`` period."""
         return self.get(deployment_id).blocked_until > self.clock()
 
-    def start(self, deployment_id: str) -> None:
+    def start(self, deployment_id: str, due_in_s: float | None = None) -> int:
+        """A call starts; with ``due_in_s`` (when its first byte should have come) it is watched
+        for lateness until :meth:`answered`. Returns its ticket."""
         load = self.get(deployment_id)
         load.in_flight += 1
         load.requests += 1
+        if due_in_s is None:
+            return 0
+        self._tickets += 1
+        load.pending[self._tickets] = self.clock() + due_in_s
+        return self._tickets
 
-    def finish(self, deployment_id: str) -> None:
+    def answered(self, deployment_id: str, ticket: int) -> None:
+        """The call's first byte came (or it ended)."""
+        if ticket:
+            self.get(deployment_id).pending.pop(ticket, None)
+
+    def finish(self, deployment_id: str, ticket: int = 0) -> None:
         load = self.get(deployment_id)
         load.in_flight = max(0, load.in_flight - 1)
+        if ticket:
+            load.pending.pop(ticket, None)
 
     def observe_ttft(self, deployment_id: str, ttft_s: float) -> None:
         """A successful first token after ``ttft_s`` seconds."""

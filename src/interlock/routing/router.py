@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any, NoReturn
 
 from interlock.errors import (
@@ -28,11 +28,13 @@ from interlock.errors import (
     ServiceUnavailable,
     UpstreamTimeout,
 )
-from interlock.gateway.context import Reply, RequestContext
+from interlock.gateway.context import Chunks, Reply, RequestContext
 from interlock.providers.base import Provider
-from interlock.routing.attempt import latency_sample, run_attempt
+from interlock.routing.attempt import Stall, first_byte_due, run_attempt
 from interlock.routing.balancers import RouteHints, prompt_text
+from interlock.routing.decision import Verdict, decide, exclusion, matches
 from interlock.routing.hedge import hedged
+from interlock.routing.resume import Restart, continuation_body, resumable
 from interlock.routing.retry import RetryPolicy, backoff_delay, classify
 from interlock.routing.snapshot import Deployment, ModelRoute, RoutingSnapshot, SnapshotRef
 from interlock.routing.state import RoutingState
@@ -112,7 +114,7 @@ class Router:
                 if repeat:
                     await self._backoff(ctx, deployment, failures, policy)
                 try:
-                    return await self._try(ctx, model, deployment, hints, tried)
+                    reply = await self._try(ctx, model, deployment, hints, tried)
                 except GatewayError as err:
                     failures.append((deployment, err))
                     tried.add(deployment.id)
@@ -129,6 +131,10 @@ class Router:
                             raise
                         models.extendleft(snapshot.models[name] for name in reversed(extra))
                         break
+                else:
+                    if reply.stream is not None and model.spec.routing.resume_streams:
+                        reply.stream = resumable(reply.stream, self._restarter(ctx, model, hints, reply))
+                    return reply
         self._give_up(route, failures, None)
 
     def _initial_models(
@@ -159,35 +165,61 @@ class Router:
         delay = self._hedge_delay(ctx, model, deployment)
         if delay is None:
             return await self._attempt(ctx, model, deployment)
+        stall = Stall()
 
         def backup() -> Coroutine[Any, Any, Reply] | None:
             # chosen only when the hedge fires: picking reserves a half-open probe slot
             if not budget.try_retry():
                 return None
             second = self._pick(ctx, model, hints, tried | {deployment.id})
-            return self._attempt(ctx, model, second) if second is not None else None
+            if second is None:
+                return None
+            stall.fired = True
+            return self._attempt(ctx, model, second)
 
-        return await hedged(ctx, delay, self._attempt(ctx, model, deployment), backup)
+        return await hedged(ctx, delay, self._attempt(ctx, model, deployment, stall), backup)
+
+    def _restarter(self, ctx: RequestContext, model: ModelRoute, hints: RouteHints, reply: Reply) -> Restart:
+        """How a stream that broke mid-way goes on: a continuation on a deployment it has not
+        broken on, drawn from the model's retry budget."""
+        broken: set[str] = set()
+        current = reply
+
+        async def restart(partial: str, tokens: int) -> AsyncIterator[Chunks] | None:
+            nonlocal current
+            if current.deployment is not None:
+                broken.add(current.deployment.id)
+            if not self.state.budget(model).try_retry():
+                return None
+            deployment = self._pick(ctx, model, hints, set(broken))
+            if deployment is None:
+                return None
+            body = continuation_body(ctx.body, partial, tokens)
+            provider = self._providers[deployment.provider]
+            current = await run_attempt(ctx, model, deployment, provider, self.state, self._tracer, body=body)
+            ctx.deployment = deployment
+            return current.stream
+
+        return restart
 
     def _attempt(
-        self, ctx: RequestContext, model: ModelRoute, deployment: Deployment
+        self, ctx: RequestContext, model: ModelRoute, deployment: Deployment, stall: Stall | None = None
     ) -> Coroutine[Any, Any, Reply]:
         provider = self._providers[deployment.provider]
-        return run_attempt(ctx, model, deployment, provider, self.state, self._tracer)
+        return run_attempt(ctx, model, deployment, provider, self.state, self._tracer, stall)
 
     def _hedge_delay(self, ctx: RequestContext, model: ModelRoute, deployment: Deployment) -> float | None:
-        """How long the first attempt runs alone: for a stream, the deployment's recent p95 (by
-        default) time to first token; for a complete answer, a multiple of what an answer of up to
-        ``max_tokens`` takes there at its recent best — a long answer is not a slow one."""
+        """How long the first attempt runs alone: ``stall_factor`` times what requests of its shape
+        have taken lately on the deployment (a complete answer: one of ``max_tokens``; a long answer
+        is not a slow one), and for a stream at least the ``quantile`` of its recent first tokens."""
         if len(model.deployments) < 2:
             return None
         spec = model.spec.hedge
+        delay = first_byte_due(ctx, self.state.latency(deployment), spec.stall_factor)
         if ctx.stream:
-            delay = self.state.load.ttft_quantile(deployment.id, spec.quantile)
-        else:
-            sample = latency_sample(ctx, 0.0, None)
-            expected = self.state.latency(deployment).expected(sample.kind, sample.size)
-            delay = None if expected is None else expected * spec.answer_factor
+            quantile = self.state.load.ttft_quantile(deployment.id, spec.quantile)
+            if quantile is not None:
+                delay = max(delay or 0.0, quantile)
         if delay is None:
             return None
         return max(delay, spec.min_delay_ms / 1000)
@@ -195,31 +227,35 @@ class Router:
     def _pick(
         self, ctx: RequestContext, model: ModelRoute, hints: RouteHints, tried: set[str]
     ) -> Deployment | None:
+        """The balancer's choice among the eligible deployments, or None; either way the decision
+        (every deployment's verdict and score) is kept on the request."""
         state = self.state
-        constrained = ctx.required_pool is not None or bool(ctx.required_labels)
-        excluded = (tried, state.disabled, state.unhealthy)
-        candidates = [
-            d
-            for d in model.deployments
-            if not any(d.id in ids for ids in excluded if ids)
-            and (not constrained or _matches(d, ctx))
-            and state.breaker(model, d).available()
-        ]
+        verdicts: dict[str, Verdict] = {}
+        candidates: list[Deployment] = []
+        for d in model.deployments:
+            why = exclusion(state, model, d, tried, ctx)
+            if why is None:
+                candidates.append(d)
+            else:
+                verdicts[d.id] = why
+        choice: Deployment | None = None
+        open_slots: list[Deployment] = []
         while candidates:
             open_slots = [
                 d for d in candidates if not state.load.blocked(d.id) and state.limiter(model, d).has_room()
             ]
             choice = state.balancer(model).choose(open_slots or candidates, hints)
             if state.breaker(model, choice).allows():
-                return choice
+                break
+            verdicts[choice.id] = "probe_busy"
             candidates.remove(choice)
-        return None
+            choice = None
+        ctx.decisions.append(decide(state, model, choice, candidates, open_slots, verdicts))
+        return choice
 
     @staticmethod
     def _check_labels(ctx: RequestContext, model: ModelRoute) -> None:
-        if (ctx.required_pool or ctx.required_labels) and not any(
-            _matches(d, ctx) for d in model.deployments
-        ):
+        if (ctx.required_pool or ctx.required_labels) and not any(matches(d, ctx) for d in model.deployments):
             wanted = ", ".join(
                 ([f"pool={ctx.required_pool}"] if ctx.required_pool else [])
                 + [f"{k}={v}" for k, v in sorted(ctx.required_labels.items())]
@@ -280,10 +316,3 @@ class Router:
         raise ServiceUnavailable(
             f"All {len(failures)} attempts failed: {tried}{why}. Last error: {last}", retry_after=1.0
         )
-
-
-def _matches(deployment: Deployment, ctx: RequestContext) -> bool:
-    if ctx.required_pool is not None and deployment.pool != ctx.required_pool:
-        return False
-    labels = deployment.labels
-    return all(labels.get(k) == v for k, v in ctx.required_labels.items())
