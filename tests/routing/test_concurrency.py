@@ -125,7 +125,10 @@ async def test_overload_answers_shrink_it_at_most_once_per_latency() -> None:
     for _ in range(5):  # five 429s at the same moment: one decrease
         limiter.release(overloaded=True)
     assert limiter.decreases == 1 and limiter.limit == pytest.approx(36.0)
-    clock.now += 0.1
+    clock.now += 0.1  # within the quiet spell after a cut (at least 250 ms)
+    limiter.release(overloaded=True)
+    assert limiter.decreases == 1
+    clock.now += 0.2
     limiter.release(overloaded=True)
     assert limiter.decreases == 2
 
@@ -168,3 +171,21 @@ def test_expectations_for_unmeasured_sizes_come_from_the_nearest_measured_one() 
     longest = model.recent("answer", None)  # no max_tokens: the longest class seen, at its top
     assert longest is not None and longest >= 0.41
     assert model.recent("first_token", 10) is None  # nothing of that kind yet
+
+
+async def test_while_refusing_it_holds_admitted_calls_to_the_shed_tolerance() -> None:
+    clock = Clock()
+    model = LatencyModel(clock=clock)
+    limiter = ConcurrencyLimiter(
+        "d", LimiterPolicy(initial_limit=2, max_limit=2, queue_size=0, answer_tolerance=2.5), clock
+    )
+    for _ in range(5):
+        clock.now += 0.01
+        judged(model, "answer", 0.5, 49)  # 10 ms a token at best
+    twice = judged(model, "answer", 2.5, 49)  # the class's average climbs to 2x its best
+    assert twice.ratio is not None and 1.8 < twice.ratio < 2.5
+    assert not limiter.is_slow(twice)  # busy, not overloaded: answers may slow as the engine batches
+    await fill(limiter)
+    with pytest.raises(RateLimited):
+        await limiter.acquire()  # a refusal: the limiter is shedding load now
+    assert limiter.is_slow(twice)  # so it keeps what it admits within 1.8x of the best

@@ -203,7 +203,7 @@ class ConcurrencySpec(_Strict):
     min_limit: int = Field(2, ge=1)
     max_limit: int = Field(1024, ge=1)
     queue_size: int = Field(256, ge=0)
-    queue_ratio: float = Field(0.5, ge=0)
+    queue_ratio: float = Field(0.1, ge=0)
     """At most this many waiters per unit of the limit (and at most ``queue_size``)."""
     max_wait_ms: float = Field(1000, ge=0)
     latency_tolerance: float = Field(2.0, gt=1)
@@ -211,6 +211,9 @@ class ConcurrencySpec(_Strict):
     than their recent best for requests of the same size."""
     answer_tolerance: float = Field(2.5, gt=1)
     """The same for complete answers' time per output token."""
+    shed_tolerance: float = Field(1.8, gt=1)
+    """While a deployment's limiter refuses requests anyway, it keeps those it admits within this
+    multiple of their baseline."""
 
 
 class SloSpec(_Strict):

@@ -15,7 +15,8 @@ answers slower per token than their size explains) and its own 429 / 503 answers
   the call that reported it: the calls already in flight were admitted under the old limit.
 - **Queue**: requests over the limit wait first in, first out, at most ``limit × queue_ratio`` of them
   and at most ``max_wait_s``; beyond that the answer is a fast 429 with ``Retry-After`` — at
-  saturation a quick "no" beats a slow "yes" for every request behind it.
+  saturation a quick "no" beats a slow "yes" for every request behind it. While it refuses
+  requests anyway, the limiter holds those it admits to ``shed_tolerance`` of their baseline.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from interlock.routing.latency import Judgement
 
 __all__ = ["ConcurrencyLimiter", "LimiterPolicy"]
 
+_CALM_S = 5.0
+"""After a cut or a refusal, growth stays additive this long."""
+
 
 @dataclass(frozen=True, slots=True)
 class LimiterPolicy:
@@ -39,13 +43,17 @@ class LimiterPolicy:
     min_limit: int = 2
     max_limit: int = 1024
     queue_size: int = 256
-    queue_ratio: float = 0.5
+    queue_ratio: float = 0.1
     max_wait_s: float = 1.0
     tolerance: float = 2.0
     """A stream's first token (or an embeddings call) this many times slower than its baseline is slow."""
     answer_tolerance: float = 2.5
     """The same for a complete answer's time per token: decode slows as an engine batches more
     sequences, which is throughput, not overload."""
+    shed_tolerance: float = 1.8
+    """While it is refusing requests anyway (its queue full or waits timing out in the last
+    second), the limiter keeps those it admits within this multiple of their baseline: at
+    saturation a quick "no" for some beats a slow "yes" for all."""
     min_excess_s: float = 0.05
     """And slower by at least this much: against an upstream that answers in a millisecond,
     scheduling jitter is not overload."""
@@ -63,6 +71,8 @@ class ConcurrencyLimiter:
         self._clock = clock
         self._slow_start = True
         self._quiet_until = 0.0
+        self._shedding_until = 0.0
+        self._last_cut = float("-inf")
         self.rejected = 0
         self.decreases = 0
 
@@ -84,14 +94,14 @@ class ConcurrencyLimiter:
             self.in_flight += 1
             return
         if self.queue_room() <= 0:
-            self.rejected += 1
+            self._refused()
             raise self._overloaded("its queue is full")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
             await asyncio.wait_for(waiter, self.policy.max_wait_s)
         except TimeoutError:
-            self.rejected += 1
+            self._refused()
             raise self._overloaded("no slot freed in time") from None
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
@@ -114,7 +124,13 @@ class ConcurrencyLimiter:
             return False
         policy = self.policy
         tolerance = policy.answer_tolerance if judgement.sample.kind == "answer" else policy.tolerance
+        if self._clock() < self._shedding_until:
+            tolerance = min(tolerance, policy.shed_tolerance)
         return judgement.ratio > tolerance
+
+    def _refused(self) -> None:
+        self.rejected += 1
+        self._shedding_until = self._clock() + 1.0
 
     def _release_slot(self) -> None:
         self.in_flight -= 1
@@ -135,12 +151,17 @@ class ConcurrencyLimiter:
                 in_use = max(float(self.in_flight), self.limit / 2)
                 self.limit = max(float(policy.min_limit), min(self.limit, in_use) * 0.9)
                 self.decreases += 1
+                self._last_cut = now
                 seconds = judgement.sample.seconds if judgement is not None else 0.0
-                self._quiet_until = now + min(max(seconds, 0.05), 2.0)
+                self._quiet_until = now + min(max(seconds, 0.25), 2.0)
             return
-        # back at its best: grow as fast as at the start; merely not slow: grow by AIMD's rule
+        # back at its best, and calm for a while (no cut, no refusal): grow as fast as at the start;
+        # otherwise by AIMD's rule — one kind of request at its best (streams' first tokens) must
+        # not outgrow the cuts another kind (complete answers) asks for
+        now = self._clock()
+        calm = now >= self._shedding_until and now - self._last_cut >= _CALM_S
         healthy = judgement is not None and judgement.ratio is not None and judgement.ratio < 1.25
-        fast = self._slow_start or healthy
+        fast = self._slow_start or (healthy and calm)
         in_use = self.in_flight >= (self.limit / 2 if fast else int(self.limit) - 1) or bool(self._waiters)
         if in_use:
             step = 1.0 if fast else 1.0 / self.limit

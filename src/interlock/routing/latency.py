@@ -11,8 +11,9 @@ of one kind and sized by the work it asked for:
 
 :class:`LatencyModel` keeps, per deployment, one bucket per kind and size class (half octaves: sizes
 within √2 of each other share a bucket). Each bucket has a short moving average of its samples and a
-*baseline*: the lowest that average reached over the last one to two windows. The ratio of the two
-says how much slower than its own recent best the deployment is now, for requests of this shape —
+*baseline*: the lowest that average reached over the last one to two windows (two to four
+minutes). The ratio of the two says how much slower than its own recent best the deployment is now,
+for requests of this shape —
 so a long answer is never mistaken for a slow server, and a server that queues is seen at once.
 """
 
@@ -98,7 +99,7 @@ class LatencyModel:
     def __init__(
         self,
         *,
-        window_s: float = 30.0,
+        window_s: float = 120.0,
         smoothing: float = 0.25,
         min_samples: int = 3,
         clock: Callable[[], float] = time.monotonic,

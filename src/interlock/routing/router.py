@@ -103,7 +103,12 @@ class Router:
             while len(failures) < policy.max_attempts:
                 deployment = self._pick(ctx, model, hints, tried)
                 if deployment is None:
-                    if tried and not models and self._retry_round_allowed(failures, policy.max_retry_after_s):
+                    if (
+                        tried
+                        and not models
+                        and not _all_refused_here(ctx, len(tried))
+                        and self._retry_round_allowed(failures, policy.max_retry_after_s)
+                    ):
                         tried = set()  # another round over the same deployments, after backoff
                         deployment = self._pick(ctx, model, hints, tried)
                     if deployment is None:
@@ -316,3 +321,11 @@ class Router:
         raise ServiceUnavailable(
             f"All {len(failures)} attempts failed: {tried}{why}. Last error: {last}", retry_after=1.0
         )
+
+
+def _all_refused_here(ctx: RequestContext, count: int) -> bool:
+    """Whether the last ``count`` attempts were all refused by the gateway's own concurrency limits
+    (no upstream reached): every deployment is saturated, and the fast 429 is the answer — a
+    second round after a backoff would only make the requests the gateway admits slower."""
+    recent = ctx.attempts[-count:]
+    return len(recent) == count and all(not attempt.upstream for attempt in recent)

@@ -74,6 +74,7 @@ def limiter_policy(route: ModelRoute, deployment: Deployment) -> LimiterPolicy:
         max_wait_s=spec.max_wait_ms / 1000,
         tolerance=spec.latency_tolerance,
         answer_tolerance=spec.answer_tolerance,
+        shed_tolerance=spec.shed_tolerance,
     )
 
 
