@@ -105,3 +105,21 @@ def test_the_continuation_asks_for_the_rest() -> None:
     assert (
         continuation_body({"messages": ASK, "max_completion_tokens": 2}, "x", 5)["max_completion_tokens"] == 1
     )
+
+
+def test_a_stream_that_slows_to_a_crawl_resumes_on_the_other_deployment(tmp_path: Path) -> None:
+    paced = SimConfig(ttft_ms=1, tpot_ms=5, seed=3)  # chunks 5 ms apart: read one by one
+    with SimServerThread(paced) as slow, SimServerThread(paced.with_changes(seed=4)) as fine:
+        providers = {"a": slow.base_url, "b": fine.base_url}
+        with running_gateway(config(tmp_path, providers, MODELS)) as gw:
+            client = openai.OpenAI(base_url=gw.base_url, api_key=gw.master_key, max_retries=0)
+            for _ in range(8):  # both deployments' usual pace between chunks is learned
+                stream_text(client)
+            slow.set_faults(slow_stream_ms=100)  # then its chunks come 20x further apart
+            before = fine.stats()["requests_total"]
+            for _ in range(2):
+                text, ids, finish = stream_text(client)
+                assert text and finish in ("length", "stop") and len(set(ids)) == 1
+        # the crawling stream was given up on the slow simulator and continued on the other
+        assert slow.stats()["cancelled"] >= 1
+        assert fine.stats()["requests_total"] >= before + 2

@@ -20,7 +20,7 @@ from interlock.errors import (
     UpstreamStreamBroken,
     UpstreamTimeout,
 )
-from interlock.gateway.context import Attempt, Chunks, Reply, RequestContext
+from interlock.gateway.context import Attempt, Chunk, Chunks, Reply, RequestContext
 from interlock.providers.base import Provider
 from interlock.routing.balancers.base import prompt_text
 from interlock.routing.latency import Judgement, LatencyModel, LatencySample
@@ -31,6 +31,8 @@ from interlock.telemetry.tracing import NO_TRACER, AttemptSpan, Tracer
 
 __all__ = ["Stall", "first_byte_due", "latency_sample", "run_attempt"]
 
+_CRAWL_AFTER_BATCHES = 8
+_CRAWL_FACTOR = 5.0
 _SILENCE_FACTOR = 20.0
 _SILENCE_FLOOR_S = 1.0
 _STALL_FACTOR = 2.0
@@ -67,6 +69,14 @@ class _Settlement:
         self._load.answered(self._deployment, self._ticket)
         self.judgement = self._latency.judge(sample)
         self._load.observe(self._deployment, sample)
+
+    def usual_gap(self) -> float | None:
+        """The mean gap between chunks the deployment's streams have had lately."""
+        return self._latency.recent("token_gap", 0)
+
+    def learn_gap(self, silence: _Silence) -> None:
+        if silence.batches > _CRAWL_AFTER_BATCHES:
+            self._latency.observe(LatencySample("token_gap", silence.mean_gap(), 0))
 
     def stalled(self, sample: LatencySample) -> None:
         """A hedge overtook this call, which had produced nothing by then: what it had taken so far
@@ -270,7 +280,7 @@ async def _settle_at_end(
 ) -> AsyncIterator[Chunks]:
     completed = False
     outcome = "abandoned"
-    silence = _Silence()
+    silence = _Silence(settle.usual_gap())
     try:
         while (batch := await _upstream_next(ctx, chunks, silence)) is not None:
             yield batch
@@ -284,6 +294,7 @@ async def _settle_at_end(
     finally:
         # a stream that ran to its end succeeded; one closed early (the client left) says nothing
         if completed:
+            settle.learn_gap(silence)
             settle.success()
             span.end("ok", None, ctx.usage)
         else:
@@ -294,20 +305,36 @@ async def _settle_at_end(
 
 
 class _Silence:
-    """How long a stream may go quiet before it counts as stalled: ``_SILENCE_FACTOR`` times its own
-    mean gap between batches so far, never under ``_SILENCE_FLOOR_S`` (an engine may pause its
-    decode for a long prefill)."""
+    """A stream's pace. It has stalled when quiet for ``_SILENCE_FACTOR`` times its own mean gap
+    between batches so far (never under ``_SILENCE_FLOOR_S``: an engine may pause its decode for a
+    long prefill), or crawled when, after a few batches, its mean gap is ``_CRAWL_FACTOR`` times
+    what the deployment's streams usually have (a replica turned slow mid-answer)."""
 
-    __slots__ = ("batches", "started", "waited")
+    __slots__ = ("batches", "finished", "usual_gap", "waited")
 
-    def __init__(self) -> None:
+    def __init__(self, usual_gap: float | None) -> None:
         self.batches = 0
         self.waited = 0.0
-        self.started = 0.0
+        self.usual_gap = usual_gap
+        self.finished = False
+
+    def mean_gap(self) -> float:
+        gaps = self.batches - 1  # the first batch came with the first token: no gap before it
+        return self.waited / gaps if gaps > 0 else 0.0
 
     def limit(self) -> float:
-        mean = self.waited / self.batches if self.batches else 0.0
-        return max(_SILENCE_FLOOR_S, mean * _SILENCE_FACTOR)
+        return max(_SILENCE_FLOOR_S, self.mean_gap() * _SILENCE_FACTOR)
+
+    def crawling(self) -> str | None:
+        usual = self.usual_gap
+        if usual is None or self.finished or self.batches < _CRAWL_AFTER_BATCHES:
+            return None  # an answer that has finished is only waiting for its usage and end
+        mean = self.mean_gap()
+        if mean > usual * _CRAWL_FACTOR and mean - usual > 0.02:
+            return (
+                f"the upstream stream slowed to {mean * 1000:.0f} ms a chunk, {mean / usual:.0f}x its usual"
+            )
+        return None
 
 
 async def _upstream_next(
@@ -316,6 +343,9 @@ async def _upstream_next(
     """The next batch, or None at the end; waiting for it is the upstream's time, not the gateway's.
     A stream silent past its limit raises :class:`UpstreamTimeout` (a stalled upstream: the stream
     can resume elsewhere)."""
+    crawl = silence.crawling()
+    if crawl is not None:
+        raise UpstreamTimeout(crawl)
     ctx.begin_wait()
     started = time.perf_counter()
     try:
@@ -330,7 +360,15 @@ async def _upstream_next(
     if silence.batches:  # the first batch was read with the first token: no gap to learn from
         silence.waited += time.perf_counter() - started
     silence.batches += 1
+    if batch is not None and not silence.finished:
+        silence.finished = any(_finishes(chunk) for chunk in batch)
     return batch
+
+
+def _finishes(chunk: Chunk) -> bool:
+    choices = chunk.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    return isinstance(first, dict) and bool(first.get("finish_reason"))
 
 
 async def _prepend(first: Chunks, rest: AsyncIterator[Chunks]) -> AsyncIterator[Chunks]:

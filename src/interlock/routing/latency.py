@@ -7,7 +7,9 @@ of one kind and sized by the work it asked for:
 
 - ``first_token``: a stream's time to first token (queueing plus prefill), sized by its prompt;
 - ``answer``: a complete answer's time divided by its output tokens plus one, sized by its output;
-- ``embedding``: an embeddings call's time, sized by its input.
+- ``embedding``: an embeddings call's time, sized by its input;
+- ``token_gap``: a finished stream's mean gap between chunks (size 0), so a stream that slows
+  down mid-answer can be told from the deployment's usual pace.
 
 :class:`LatencyModel` keeps, per deployment, one bucket per kind and size class (half octaves: sizes
 within √2 of each other share a bucket). Each bucket has a short moving average of its samples and a
@@ -27,7 +29,7 @@ from typing import Literal
 
 __all__ = ["Judgement", "LatencyKind", "LatencyModel", "LatencySample"]
 
-LatencyKind = Literal["first_token", "answer", "embedding"]
+LatencyKind = Literal["first_token", "answer", "embedding", "token_gap"]
 
 
 @dataclass(frozen=True, slots=True)
