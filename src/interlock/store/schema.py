@@ -130,7 +130,7 @@ request_log = Table(
     Column("cost", Float, nullable=False, server_default=text("0")),
     Column("attempts", json_type(), nullable=False, server_default=text("'[]'")),
     Column("extra", json_type(), nullable=False, server_default=text("'{}'")),
-    Column("client_request_id", String(128), nullable=True, index=True),
+    Column("client_request_id", String(128), nullable=True),
     # ok, client_error, refused, upstream_error, gateway_error or cancelled (interlock.telemetry.outcome)
     Column("outcome", String(16), nullable=True),
     Column("decisions", json_type(), nullable=False, server_default=text("'[]'")),
@@ -139,6 +139,13 @@ request_log = Table(
     Index("ix_request_log_model_created_at", "model", "created_at"),
     Index("ix_request_log_status_created_at", "status", "created_at"),
     Index("ix_request_log_key_id_created_at", "key_id", "created_at"),
+    # most requests carry no id of the caller's: only the rows that do are indexed
+    Index(
+        "ix_request_log_client_request_id",
+        "client_request_id",
+        sqlite_where=text("client_request_id IS NOT NULL"),
+        postgresql_where=text("client_request_id IS NOT NULL"),
+    ),
 )
 
 store_meta = Table(
