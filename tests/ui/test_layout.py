@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from interlock.gateway.context import Principal
+from interlock.core.context import Principal
 from interlock.ui import OPERATOR, Section, SectionContext, Viewer, default_registry
 from interlock.ui.charts import chart, per_second, series, time_window
 from interlock.ui.format import compact, compliance_level, ms, pct, usd

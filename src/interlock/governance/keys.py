@@ -26,8 +26,8 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from interlock.errors import AuthenticationFailed, ServiceUnavailable
-from interlock.gateway.context import Principal
+from interlock.core.context import Principal
+from interlock.core.errors import AuthenticationFailed, ServiceUnavailable
 from interlock.store import KeyRecord, KeyRepository, StoreUnavailable, hash_key
 
 __all__ = ["KeyCache"]

@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from interlock.config.loader import config_path_from_env, load_settings
 from interlock.config.schema import Settings
-from interlock.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound
+from interlock.core.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound
 from interlock.server.admin import create_admin_app
 from interlock.server.anthropic_front import AnthropicMessagesFront
 from interlock.server.asgi import request_id_for

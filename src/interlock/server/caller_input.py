@@ -9,8 +9,8 @@ is clipped.
 
 from __future__ import annotations
 
-from interlock.errors import InvalidRequest
-from interlock.gateway.context import RequestContext
+from interlock.core.context import RequestContext
+from interlock.core.errors import InvalidRequest
 from interlock.server.asgi import Scope, header
 
 __all__ = [

@@ -18,9 +18,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple, Protocol
 
-from interlock.errors import GatewayError
+from interlock.core.context import Chunks, Front, Operation, Principal, Reply, RequestContext
+from interlock.core.errors import GatewayError
 from interlock.gateway.chain import Next
-from interlock.gateway.context import Chunks, Front, Operation, Principal, Reply, RequestContext
 from interlock.governance.keys import KeyCache
 from interlock.server.asgi import (
     Receive,

@@ -8,8 +8,9 @@ import logging
 from dataclasses import dataclass, field
 
 from interlock.config.schema import Settings
+from interlock.core.context import RequestContext
+from interlock.core.tracing import NO_TRACER, Tracer
 from interlock.gateway.chain import Next, build_chain
-from interlock.gateway.context import RequestContext
 from interlock.gateway.stages.account import AccountStage
 from interlock.gateway.stages.auth import AuthStage
 from interlock.gateway.stages.route import RouteStage
@@ -25,7 +26,7 @@ from interlock.store import RequestLogWriter, RequestRecord, Store, StoreUnavail
 from interlock.telemetry.alerts import AlertMonitor, telemetry_counts
 from interlock.telemetry.recorder import Telemetry
 from interlock.telemetry.retention import keep_retention, with_bodies
-from interlock.telemetry.tracing import NO_TRACER, Tracer
+from interlock.telemetry.tracing import tracer_from_settings
 
 __all__ = ["Runtime"]
 
@@ -74,12 +75,12 @@ class Runtime:
             snapshot=SnapshotRef(build_snapshot(settings)),
             providers=build_providers(settings.providers),
             keys=KeyCache(None, settings.master_key_hash()),
-            tracer=tracer or Tracer.from_settings(settings),
+            tracer=tracer or tracer_from_settings(settings),
         )
 
     def _record(self, ctx: RequestContext, record: RequestRecord) -> None:
         self.telemetry.observe(ctx, record)
-        self.tracer.finish_request(ctx, record)
+        self.tracer.finish_request(ctx)
         if self.writer is not None:
             if self.settings.logging.store_bodies:
                 record = with_bodies(record, ctx)

@@ -24,11 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Literal
 
-from interlock.errors import UpstreamError
+from interlock.core.errors import UpstreamError
 
 if TYPE_CHECKING:
-    from interlock.errors import GatewayError
-    from interlock.gateway.context import Attempt
+    from interlock.core.context import Attempt
+    from interlock.core.errors import GatewayError
 
 __all__ = ["FAILURES", "NOT_JUDGED", "OUTCOME_CLASSES", "OutcomeClass", "classify", "classify_status"]
 

@@ -19,10 +19,10 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from interlock.errors import InvalidRequest, PermissionDenied, ServiceUnavailable
-from interlock.gateway.context import Principal
-from interlock.server.runtime import Runtime
+from interlock.core.context import Principal
+from interlock.core.errors import InvalidRequest, PermissionDenied, ServiceUnavailable
 from interlock.store import StoreError
+from interlock.ui.gateway import Gateway
 from interlock.ui.sections import Viewer
 from interlock.ui.session import COOKIE_NAME, SessionSigner, SessionToken
 
@@ -48,7 +48,7 @@ class Authenticator:
 
     __slots__ = ("_runtime", "_signer")
 
-    def __init__(self, runtime: Runtime, signer: SessionSigner | None = None) -> None:
+    def __init__(self, runtime: Gateway, signer: SessionSigner | None = None) -> None:
         """Without ``signer``, the store's shared signing secret is loaded at first use."""
         self._runtime = runtime
         self._signer = signer

@@ -12,9 +12,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-from interlock.errors import GatewayError
+from interlock.core.context import Attempt, Chunks, Reply, RequestContext, Usage, has_output
+from interlock.core.errors import GatewayError
 from interlock.gateway.chain import Next
-from interlock.gateway.context import Attempt, Chunks, Reply, RequestContext, Usage, has_output
 from interlock.routing.decision import decisions_json
 from interlock.store import RequestRecord
 from interlock.telemetry.outcome import classify
@@ -109,11 +109,6 @@ def to_record(ctx: RequestContext) -> RequestRecord:
     """The request-log row for a finished request."""
     usage = ctx.usage or Usage()
     deployment = ctx.deployment
-    cost = (
-        deployment.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
-        if deployment is not None
-        else 0.0
-    )
     finished = ctx.finished_at or time.perf_counter()
     principal = ctx.principal
     return RequestRecord(
@@ -132,16 +127,12 @@ def to_record(ctx: RequestContext) -> RequestRecord:
         status=ctx.status,
         error_kind=ctx.error.kind if ctx.error else None,
         latency_ms=round((finished - ctx.received_at) * 1000.0, 3),
-        ttft_ms=(round((ctx.first_token_at - ctx.received_at) * 1000.0, 3) if ctx.first_token_at else None),
-        overhead_ms=round(
-            (ctx.reply_overhead_ms if ctx.reply_overhead_ms is not None else ctx.overhead_ms())
-            + ctx.stream_overhead_s * 1000.0,
-            3,
-        ),
+        ttft_ms=ctx.ttft_ms(),
+        overhead_ms=ctx.total_overhead_ms(),
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
-        cost=cost,
+        cost=ctx.cost(),
         attempts=tuple(_attempt_view(a) for a in ctx.attempts),
         extra=_timing_extra(ctx),
         outcome=classify(ctx.status, ctx.error, ctx.attempts),
