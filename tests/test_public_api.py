@@ -35,6 +35,7 @@ PUBLIC = {
         "UpstreamTimeout",
     },
     "interlock.core.context": {
+        "MASTER",
         "Attempt",
         "Chunk",
         "Chunks",

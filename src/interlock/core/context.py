@@ -11,6 +11,7 @@ from interlock.core.decision import Decision
 from interlock.core.errors import GatewayError
 
 __all__ = [
+    "MASTER",
     "Attempt",
     "Chunk",
     "Chunks",
@@ -75,6 +76,10 @@ class DeploymentInfo(Protocol):
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         """USD cost of one request at this deployment's prices."""
         ...
+
+
+MASTER = Principal(key_id="master", name="master", is_master=True, roles=("admin",))
+"""The caller holding the master key: the one principal that is not a stored key."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from interlock.core.context import Principal
+from interlock.core.context import MASTER, Principal
 from interlock.core.errors import InvalidRequest, PermissionDenied, ServiceUnavailable
 from interlock.store import StoreError
 from interlock.ui.gateway import Gateway
@@ -40,7 +40,6 @@ log = logging.getLogger("interlock.ui")
 
 NOTICE_COOKIE = "interlock_ui_notice"
 _MAX_FORM_BYTES = 16 * 1024
-_MASTER = Principal(key_id="master", name="master", is_master=True, roles=("admin",))
 
 
 class Authenticator:
@@ -109,8 +108,8 @@ class Authenticator:
         return Viewer(principal=principal, csrf_token=signer.csrf_token(token)), token
 
     async def _principal(self, key_id: str) -> Principal | None:
-        if key_id == _MASTER.key_id:
-            return _MASTER if self._runtime.settings.master_key_hash() is not None else None
+        if key_id == MASTER.key_id:
+            return MASTER if self._runtime.settings.master_key_hash() is not None else None
         store = self._runtime.store
         if store is None:
             return None
