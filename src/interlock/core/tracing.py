@@ -2,8 +2,8 @@
 
 Three hooks, each a one-liner where it is called:
 
-- :meth:`Tracer.start_request` when routing begins (the request span, parented to the client's
-  ``traceparent`` when it sent one);
+- :meth:`Tracer.start_request` when the request enters the chain (the ``trace`` stage: the request
+  span, parented to the client's ``traceparent`` when it sent one);
 - :meth:`Tracer.attempt` for every try at a deployment (routing); the returned :class:`AttemptSpan`
   carries the ``traceparent`` the upstream must receive (``headers``) and is ended exactly once;
 - :meth:`Tracer.finish_request` when the request is recorded (for a stream: when it ends).
@@ -49,7 +49,7 @@ class Tracer:
     enabled = False
 
     def start_request(self, ctx: RequestContext) -> None:
-        """Routing of ``ctx`` begins."""
+        """``ctx`` enters the chain."""
 
     def attempt(self, ctx: RequestContext, deployment: DeploymentInfo) -> AttemptSpan:
         """An attempt at ``deployment`` begins."""

@@ -66,7 +66,6 @@ class Router:
 
     async def route(self, ctx: RequestContext) -> Reply:
         """Answer ``ctx`` from one of its model's deployments (or a fallback's), or raise."""
-        self._tracer.start_request(ctx)
         snapshot = self._snapshot.current
         route = snapshot.models.get(ctx.model)
         if route is None:

@@ -14,6 +14,7 @@ from interlock.gateway.chain import Next, build_chain
 from interlock.gateway.stages.account import AccountStage
 from interlock.gateway.stages.auth import AuthStage
 from interlock.gateway.stages.route import RouteStage
+from interlock.gateway.stages.trace import TraceStage
 from interlock.governance.keys import KeyCache
 from interlock.providers.base import Provider
 from interlock.providers.registry import build_providers
@@ -65,7 +66,20 @@ class Runtime:
             if spec.health_check_interval_s
         }
         self.health = HealthChecker(self.providers, intervals, self.snapshot, self.routing)
-        self.chain = build_chain([AccountStage(self._record), AuthStage(self.keys), RouteStage(self.router)])
+        self.chain = self._build_chain()
+
+    def _build_chain(self) -> Next:
+        """The request path, outermost first (docs/architecture.md describes each stage)."""
+        # with tracing off every hook of the no-op tracer does nothing: leave its stage out
+        trace = [TraceStage(self.tracer)] if self.tracer.enabled else []
+        return build_chain(
+            [
+                AccountStage([self.telemetry.observe, *(t.recorded for t in trace), self._log_request]),
+                *trace,
+                AuthStage(self.keys),
+                RouteStage(self.router),
+            ]
+        )
 
     @classmethod
     def build(cls, settings: Settings, tracer: Tracer | None = None) -> Runtime:
@@ -78,9 +92,8 @@ class Runtime:
             tracer=tracer or tracer_from_settings(settings),
         )
 
-    def _record(self, ctx: RequestContext, record: RequestRecord) -> None:
-        self.telemetry.observe(ctx, record)
-        self.tracer.finish_request(ctx)
+    def _log_request(self, ctx: RequestContext, record: RequestRecord) -> None:
+        """Hand the record to the request log (the writer exists once :meth:`start` made it)."""
         if self.writer is not None:
             if self.settings.logging.store_bodies:
                 record = with_bodies(record, ctx)

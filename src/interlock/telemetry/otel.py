@@ -9,10 +9,10 @@ Sampling is the SDK's default rule, done the same way: follow the client's sampl
 a ``traceparent``, else keep ``sample_ratio`` of new traces by trace id. An unsampled request costs
 two random ids and builds nothing; its upstream still receives a ``traceparent``.
 
-The request span is kept in a context variable set when routing starts, so the attempts — hedged
-ones run in tasks of their own, which copy the context — find their parent, and
-:meth:`OtelTracer.finish_request` ends it in the request's task. Nothing here does I/O on the request
-path.
+The request span is kept in a context variable set when the request enters the chain (the
+``trace`` stage), so the attempts — hedged ones run in tasks of their own, which copy the context —
+find their parent, and :meth:`OtelTracer.finish_request` ends it in the request's task. Nothing here
+does I/O on the request path.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ class OtelTracer(Tracer):
         current = _CURRENT.get()
         if current is not None and current.ctx is ctx:
             _CURRENT.set(None)
-        else:  # finished before routing began (authentication, a bad request …)
+        else:  # finished without passing the trace stage
             current = self._request(ctx)
         span = current.span
         if span is None:
