@@ -243,6 +243,5 @@ class Reply:
     body: dict[str, Any] | None = None
     raw: bytes | None = None
     stream: AsyncIterator[Chunks] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
     deployment: DeploymentInfo | None = None
     """Who answered."""

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from interlock.core.context import Attempt
     from interlock.core.errors import GatewayError
 
-__all__ = ["FAILURES", "NOT_JUDGED", "OUTCOME_CLASSES", "OutcomeClass", "classify", "classify_status"]
+__all__ = ["FAILURES", "OUTCOME_CLASSES", "OutcomeClass", "classify", "classify_status"]
 
 OutcomeClass = Literal["ok", "client_error", "refused", "upstream_error", "gateway_error", "cancelled"]
 OUTCOME_CLASSES: Final[tuple[OutcomeClass, ...]] = (
@@ -43,8 +43,6 @@ OUTCOME_CLASSES: Final[tuple[OutcomeClass, ...]] = (
 )
 FAILURES: Final[tuple[OutcomeClass, ...]] = ("upstream_error", "gateway_error")
 """The classes that count in error rates and against SLOs."""
-NOT_JUDGED: Final[tuple[OutcomeClass, ...]] = ("client_error", "refused", "cancelled")
-"""The classes left out of SLOs (neither met nor missed)."""
 
 _CLIENT_CLOSED = 499
 _NO_VERDICT = ("ok", "cancelled", "abandoned")
