@@ -87,8 +87,6 @@ class Router:
         budget = self.state.budget(route)
         budget.on_request()
         policy = budget.policy
-        if route.spec.routing.strategy == "session" and ctx.session is None:
-            ctx.session = ctx.header(route.spec.routing.session_header)
         hints = RouteHints(session=ctx.session, body=ctx.body)
         models = deque(self._initial_models(ctx, route, snapshot))
         visited: set[str] = set()

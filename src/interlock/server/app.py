@@ -104,9 +104,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
 
     models = ModelsEndpoint(rt.snapshot, rt.keys)
     hot = {
-        "/v1/chat/completions": Exchange(OpenAIChatFront(), rt.chain, rt.keys, limits.model),
-        "/v1/embeddings": Exchange(OpenAIEmbeddingsFront(), rt.chain, rt.keys, limits.model),
-        "/v1/messages": Exchange(AnthropicMessagesFront(), rt.chain, rt.keys, limits.model),
+        "/v1/chat/completions": Exchange(OpenAIChatFront(), rt.chain, rt.keys, rt.snapshot, limits.model),
+        "/v1/embeddings": Exchange(OpenAIEmbeddingsFront(), rt.chain, rt.keys, rt.snapshot, limits.model),
+        "/v1/messages": Exchange(AnthropicMessagesFront(), rt.chain, rt.keys, rt.snapshot, limits.model),
     }
     routes = [
         *(Route(path, exchange, methods=["POST"]) for path, exchange in hot.items()),
