@@ -35,6 +35,7 @@ PUBLIC = {
         "UpstreamTimeout",
     },
     "interlock.core.context": {
+        "CLIENT_CLOSED",
         "MASTER",
         "Attempt",
         "Chunk",

@@ -11,6 +11,7 @@ from interlock.core.decision import Decision
 from interlock.core.errors import GatewayError
 
 __all__ = [
+    "CLIENT_CLOSED",
     "MASTER",
     "Attempt",
     "Chunk",
@@ -24,6 +25,9 @@ __all__ = [
     "Usage",
     "has_output",
 ]
+
+CLIENT_CLOSED = 499
+"""Status recorded when the client went away before the answer was complete (nginx's convention)."""
 
 Operation = Literal["chat", "embeddings"]
 Front = Literal["openai", "anthropic"]

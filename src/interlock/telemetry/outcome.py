@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Literal
 
+from interlock.core.context import CLIENT_CLOSED
 from interlock.core.errors import UpstreamError
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ OUTCOME_CLASSES: Final[tuple[OutcomeClass, ...]] = (
 FAILURES: Final[tuple[OutcomeClass, ...]] = ("upstream_error", "gateway_error")
 """The classes that count in error rates and against SLOs."""
 
-_CLIENT_CLOSED = 499
 _NO_VERDICT = ("ok", "cancelled", "abandoned")
 
 
@@ -52,7 +52,7 @@ def classify(status: int, error: GatewayError | None, attempts: Sequence[Attempt
     """The outcome class of a finished request."""
     if status < 400:
         return "ok"
-    if status == _CLIENT_CLOSED:
+    if status == CLIENT_CLOSED:
         return "cancelled"
     if isinstance(error, UpstreamError):
         return "upstream_error"
@@ -70,7 +70,7 @@ def classify_status(status: int, error_kind: str | None) -> OutcomeClass:
     (a 429 counts as a refusal unless its kind names the upstream)."""
     if status < 400:
         return "ok"
-    if status == _CLIENT_CLOSED:
+    if status == CLIENT_CLOSED:
         return "cancelled"
     upstream = (error_kind or "").startswith("upstream_") and error_kind != "upstream_rejected"
     if upstream:

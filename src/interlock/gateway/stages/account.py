@@ -17,17 +17,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
-from interlock.core.context import Attempt, Chunks, Reply, RequestContext, Usage, has_output
+from interlock.core.context import CLIENT_CLOSED, Attempt, Chunks, Reply, RequestContext, Usage, has_output
 from interlock.core.errors import GatewayError
 from interlock.gateway.chain import Next
 from interlock.routing.decision import decisions_json
 from interlock.store import RequestRecord
 from interlock.telemetry.outcome import classify
 
-__all__ = ["CLIENT_CLOSED", "AccountStage", "Recorder", "to_record", "tpot_seconds"]
-
-CLIENT_CLOSED = 499
-"""Status recorded when the client went away before the answer was complete (nginx's convention)."""
+__all__ = ["AccountStage", "Recorder", "to_record", "tpot_seconds"]
 
 Recorder = Callable[[RequestContext, RequestRecord], None]
 """Takes a finished request and its record; must never block or raise."""
