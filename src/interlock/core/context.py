@@ -60,11 +60,16 @@ class Principal:
     roles: tuple[str, ...] = ()
 
 
+MASTER = Principal(key_id="master", name="master", is_master=True, roles=("admin",))
+"""The caller holding the master key: the one principal that is not a stored key."""
+
+
 class DeploymentInfo(Protocol):
     """What the request path knows of the deployment that served it.
 
-    Routing's ``Deployment`` is the one implementation; the layers that only read a request (the
-    record, the trace, the response headers) see it through this, so they need not import routing.
+    Routing's ``Deployment`` is the one implementation. The context names it through this protocol
+    because core imports nothing above it; what reads a finished request (the record, the trace, the
+    response headers) needs no more than these fields.
     """
 
     @property
@@ -80,10 +85,6 @@ class DeploymentInfo(Protocol):
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         """USD cost of one request at this deployment's prices."""
         ...
-
-
-MASTER = Principal(key_id="master", name="master", is_master=True, roles=("admin",))
-"""The caller holding the master key: the one principal that is not a stored key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +162,9 @@ class RequestContext:
     usage: Usage | None = None
     first_token_at: float | None = None
     token_gaps: list[float] = field(default_factory=list)
+    """Seconds between consecutive streamed chunks that carried output."""
     reply_body: dict[str, Any] | None = None
     """The complete (non-streamed) answer, kept by reference for the request log."""
-    """Seconds between consecutive streamed chunks that carried output."""
     finished_at: float | None = None
     upstream_s: float = 0.0
     reply_overhead_ms: float | None = None
