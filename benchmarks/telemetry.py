@@ -22,7 +22,7 @@ import time
 from prometheus_client import generate_latest
 
 from interlock.config.schema import Settings
-from interlock.gateway.context import Attempt, RequestContext, Usage
+from interlock.core.context import Attempt, RequestContext, Usage
 from interlock.gateway.stages.account import to_record
 from interlock.server.runtime import Runtime
 

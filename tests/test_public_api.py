@@ -16,7 +16,7 @@ PUBLIC = {
         "load_settings",
         "parse_settings",
     },
-    "interlock.errors": {
+    "interlock.core.errors": {
         "AuthenticationFailed",
         "BodyTooLarge",
         "GatewayError",
@@ -34,10 +34,13 @@ PUBLIC = {
         "UpstreamStreamBroken",
         "UpstreamTimeout",
     },
-    "interlock.gateway.context": {
+    "interlock.core.context": {
+        "CLIENT_CLOSED",
+        "MASTER",
         "Attempt",
         "Chunk",
         "Chunks",
+        "DeploymentInfo",
         "Front",
         "Operation",
         "Principal",
@@ -46,6 +49,8 @@ PUBLIC = {
         "Usage",
         "has_output",
     },
+    "interlock.core.decision": {"Candidate", "Decision", "Verdict"},
+    "interlock.core.tracing": {"NO_TRACER", "AttemptSpan", "Tracer"},
     "interlock.gateway.chain": {"Next", "Stage", "build_chain"},
     "interlock.providers.base": {"Provider", "UpstreamReply"},
     "interlock.routing.snapshot": {"Deployment", "ModelRoute", "RoutingSnapshot", "SnapshotRef"},

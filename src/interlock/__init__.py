@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.config.loader import ConfigError, load_settings, parse_settings
 from interlock.config.schema import Settings
-from interlock.errors import GatewayError
+from interlock.core.errors import GatewayError
 
 if TYPE_CHECKING:
     from interlock.server.app import create_app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rich.console import Console
 
 from interlock.chaos.actions import ActionRecord
 from interlock.chaos.loading import parse_scenario
@@ -14,7 +15,7 @@ from interlock.chaos.measure import (
     settle_after,
 )
 from interlock.chaos.monitor import DeploymentSample, first_open_after, settled_closed_after
-from interlock.chaos.report import analyse
+from interlock.chaos.report import analyse, render
 from interlock.chaos.traffic import RequestRecord, count_attempts
 
 A, B = "chat/sim-a/m#0", "chat/sim-b/m#1"
@@ -170,3 +171,9 @@ fleet: {simulators: {a: {}, b: {}}}
     data = report.to_json()
     assert data["time_to_detect_s"] == 0.1
     assert [p["name"] for p in data["phases"]] == ["baseline", "fault", "recovery", "total"]
+    console = Console(record=True, width=200)
+    render(report, console)
+    shown = console.export_text()
+    for measure in ("time to detect", "failover", "p99 recovered", "serving again", "breaker closed"):
+        assert measure in shown
+    assert "time to recover" in shown and "no removal" not in shown

@@ -94,8 +94,14 @@ def running(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Iterato
         yield up
     finally:
         if up.process.poll() is None:
-            up.process.kill()
-            up.process.wait()
+            # SIGTERM, as an operator stops it: `up` then stops its demo simulators, which a SIGKILL
+            # would leave running after the test
+            up.process.terminate()
+            try:
+                up.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                up.process.kill()
+                up.process.wait()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from interlock.config.secrets import hash_secret
-from interlock.errors import AuthenticationFailed
+from interlock.core.errors import AuthenticationFailed
 from interlock.governance.keys import KeyCache
 from interlock.store import KeyRepository, Store, StoreUnavailable
 

@@ -11,7 +11,7 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message
 from anthropic.types.shared import ErrorResponse
 
-from interlock.errors import (
+from interlock.core.errors import (
     AuthenticationFailed,
     BodyTooLarge,
     GatewayError,

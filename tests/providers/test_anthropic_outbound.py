@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from interlock.errors import InvalidRequest
+from interlock.core.errors import InvalidRequest
 from interlock.providers.anthropic_inbound import anthropic_request_to_openai
 from interlock.providers.anthropic_outbound import openai_request_to_anthropic
 from tests.providers.fixture_files import load

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from interlock.errors import UpstreamBadResponse, UpstreamStreamBroken
+from interlock.core.errors import UpstreamBadResponse, UpstreamStreamBroken
 from interlock.providers.anthropic_outbound_reply import (
     AnthropicStreamTranslator,
     anthropic_response_to_openai,

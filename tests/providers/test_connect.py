@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from interlock.errors import UpstreamConnectError
+from interlock.core.errors import UpstreamConnectError
 from interlock.providers.h1 import Origin
 from interlock.providers.http import HttpClient, Timeouts
 from interlock.providers.openai import OpenAIProvider

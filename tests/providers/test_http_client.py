@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from interlock.errors import (
+from interlock.core.errors import (
     UpstreamBadResponse,
     UpstreamConnectError,
     UpstreamError,

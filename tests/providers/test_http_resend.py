@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from interlock.errors import UpstreamError
+from interlock.core.errors import UpstreamError
 from interlock.providers.http import HttpClient
 from tests.providers.raw_upstream import (
     Upstream,

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from interlock.config.schema import ProviderSpec
-from interlock.errors import UpstreamBadResponse
+from interlock.core.errors import UpstreamBadResponse
 from interlock.providers.anthropic import AnthropicProvider
 from interlock.providers.registry import build_provider
 from tests.providers.raw_upstream import Upstream, UpstreamHandler, client, json_reply, reply, upstream

@@ -8,8 +8,8 @@ import asyncio
 import orjson
 import pytest
 
-from interlock.errors import UpstreamStreamBroken
-from interlock.gateway.context import Chunks
+from interlock.core.context import Chunks
+from interlock.core.errors import UpstreamStreamBroken
 from interlock.providers.openai import OpenAIProvider
 from tests.providers.raw_upstream import Upstream, chunk, sse_head, upstream
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from interlock.errors import UpstreamConnectError
+from interlock.core.errors import UpstreamConnectError
 from interlock.providers.http import HttpClient, Timeouts
 from interlock.providers.proxy import Proxy, proxy_for
 from tests.providers.raw_upstream import forward_proxy, keep_answering, tls_upstream, upstream

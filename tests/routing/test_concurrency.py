@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from interlock.errors import RateLimited
+from interlock.core.errors import RateLimited
 from interlock.routing.concurrency import ConcurrencyLimiter, LimiterPolicy
 from interlock.routing.latency import Judgement, LatencyKind, LatencyModel, LatencySample
 

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from interlock.errors import UpstreamError, UpstreamTimeout
-from interlock.gateway.context import Chunks, Reply, RequestContext
+from interlock.core.context import Chunks, Reply, RequestContext
+from interlock.core.errors import UpstreamError, UpstreamTimeout
 from interlock.routing.hedge import hedged
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interlock.errors import (
+from interlock.core.errors import (
     AuthenticationFailed,
     UpstreamConnectError,
     UpstreamError,

@@ -15,26 +15,10 @@ from pathlib import Path
 import httpx
 
 from interlock.server.thread import free_port
-from tests.gateway_harness import MASTER_KEY
 
 SOCKET_TIMEOUT_S = 20.0
 """How long a test waits on a socket before it fails: far above every limit the tests set, so a
 test fails only when the gateway never answers (today's behaviour), never because it is slow."""
-
-
-def edge_config(tmp: Path, upstream: str, server: str = "") -> str:
-    """A config with one model ``chat`` on ``upstream`` and ``server`` settings (YAML flow style)."""
-    return f"""
-master_key: {MASTER_KEY}
-store: sqlite:///{tmp}/interlock.db
-server: {{{server}}}
-providers:
-  up: {{kind: openai, base_url: {upstream}}}
-models:
-  chat:
-    deployments:
-      - {{provider: up, model: sim-small}}
-"""
 
 
 @dataclass

@@ -17,12 +17,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from interlock.config.loader import parse_settings
+from interlock.core.tracing import NO_TRACER
 from interlock.server.app import create_app
 from interlock.server.runtime import Runtime
 from interlock.server.thread import ServerThread
 from interlock.sim import SimServerThread
 from interlock.telemetry.otel import traces_url
-from interlock.telemetry.tracing import NO_TRACER, Tracer
+from interlock.telemetry.tracing import tracer_from_settings
 from tests.conftest import FAST_SIM
 from tests.gateway_harness import MASTER_KEY
 from tests.telemetry.receivers import UPSTREAM_MODEL_VERSION, recording_upstream
@@ -55,7 +56,7 @@ ONE = """  chat:
 @contextmanager
 def traced_gateway(text: str, exporter: InMemorySpanExporter | None) -> Iterator[str]:
     settings = parse_settings(text, env={})
-    tracer = Tracer.from_settings(settings, exporter) if exporter is not None else None
+    tracer = tracer_from_settings(settings, exporter) if exporter is not None else None
     runtime = Runtime.build(settings, tracer=tracer)
     with ServerThread(create_app(settings, runtime)) as server:
         yield server.url
@@ -238,9 +239,9 @@ def test_tracing_off_forwards_the_clients_traceparent_unchanged(tmp_path: Path) 
 
 
 def test_tracer_from_settings() -> None:
-    assert Tracer.from_settings(parse_settings("{}", env={})) is NO_TRACER
+    assert tracer_from_settings(parse_settings("{}", env={})) is NO_TRACER
     assert not NO_TRACER.enabled
-    on = Tracer.from_settings(parse_settings("telemetry: {otlp_endpoint: 'http://127.0.0.1:1'}", env={}))
+    on = tracer_from_settings(parse_settings("telemetry: {otlp_endpoint: 'http://127.0.0.1:1'}", env={}))
     assert on.enabled
     assert traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
     assert traces_url("http://collector:4318/") == "http://collector:4318/v1/traces"

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from interlock.gateway.context import Principal
+from interlock.core.context import MASTER, Principal
 from interlock.ui import OPERATOR, Section, SectionContext, Viewer, default_registry
 from interlock.ui.charts import chart, per_second, series, time_window
 from interlock.ui.format import compact, compliance_level, ms, pct, usd
 from interlock.ui.waterfall import waterfall
 
-MASTER = Viewer(Principal(key_id="master", name="master", is_master=True, roles=("admin",)), "csrf")
+MASTER = Viewer(MASTER, "csrf")
 TENANT = Viewer(Principal(key_id="key_a", name="tenant", roles=("admin", "operator")), "csrf")
 
 

@@ -357,7 +357,7 @@ def _measures(report: DrillReport) -> Table:
         )
     if report.removal_s is None:
         table.add_row("time to recover", "no removal", "(the scenario never removes the fault)")
-    return table
+        return table
     table.add_row("p99 recovered", _s(report.recover_p99_s, "not reached"), f"removal → {p99}")
     if report.watched:
         table.add_row(

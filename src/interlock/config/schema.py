@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from interlock.config.secrets import hash_secret, is_sha256_hex, mask_url_password, master_key_problem
-from interlock.headers import header_problem
+from interlock.core.headers import header_problem
 
 __all__ = [
     "BodyLimits",

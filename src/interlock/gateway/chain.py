@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from interlock.gateway.context import Reply, RequestContext
+from interlock.core.context import Reply, RequestContext
 
 __all__ = ["Next", "Stage", "build_chain"]
 

@@ -26,8 +26,8 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from interlock.errors import AuthenticationFailed, ServiceUnavailable
-from interlock.gateway.context import Principal
+from interlock.core.context import MASTER, Principal
+from interlock.core.errors import AuthenticationFailed, ServiceUnavailable
 from interlock.store import KeyRecord, KeyRepository, StoreUnavailable, hash_key
 
 __all__ = ["KeyCache"]
@@ -158,7 +158,7 @@ class KeyCache:
             )
         key_hash = hash_key(api_key)
         if self._master_hash is not None and hmac.compare_digest(key_hash, self._master_hash):
-            return _MASTER
+            return MASTER
         record = self._by_hash.get(key_hash)
         if record is None:
             record = await self._lookup(api_key, key_hash)
@@ -190,9 +190,6 @@ class KeyCache:
             raise _invalid()
         self._by_hash[key_hash] = record
         return record
-
-
-_MASTER = Principal(key_id="master", name="master", is_master=True, roles=("admin",))
 
 
 def _invalid() -> AuthenticationFailed:

@@ -8,7 +8,7 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from interlock.errors import InvalidRequest
+from interlock.core.errors import InvalidRequest
 
 __all__ = ["copy_top_k", "is_int", "json_object", "number", "required_messages"]
 

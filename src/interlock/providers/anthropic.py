@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import orjson
 
-from interlock.errors import InvalidRequest, UpstreamBadResponse
-from interlock.gateway.context import Chunks
+from interlock.core.context import Chunks
+from interlock.core.errors import InvalidRequest, UpstreamBadResponse
 from interlock.providers.anthropic_outbound import openai_request_to_anthropic
 from interlock.providers.anthropic_outbound_reply import (
     AnthropicStreamTranslator,

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import InvalidRequest
+from interlock.core.errors import InvalidRequest
 from interlock.providers._anthropic_common import copy_top_k, is_int, number, required_messages
 
 __all__ = ["anthropic_request_to_openai"]

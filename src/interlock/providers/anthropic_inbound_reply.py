@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import GatewayError, UpstreamBadResponse
-from interlock.gateway.context import Chunk, Usage
+from interlock.core.context import Chunk, Usage
+from interlock.core.errors import GatewayError, UpstreamBadResponse
 from interlock.providers._anthropic_common import is_int, json_object
 
 __all__ = [

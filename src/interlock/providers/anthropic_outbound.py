@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlock.errors import InvalidRequest
+from interlock.core.errors import InvalidRequest
 from interlock.providers._anthropic_common import copy_top_k, is_int, json_object, number, required_messages
 
 __all__ = ["openai_request_to_anthropic"]

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import UpstreamBadResponse, UpstreamStreamBroken
-from interlock.gateway.context import Chunk
+from interlock.core.context import Chunk
+from interlock.core.errors import UpstreamBadResponse, UpstreamStreamBroken
 from interlock.providers._anthropic_common import is_int
 
 __all__ = ["AnthropicStreamTranslator", "anthropic_response_to_openai"]

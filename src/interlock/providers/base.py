@@ -2,7 +2,7 @@
 
 Requests and replies inside the gateway are OpenAI-shaped dicts; an adapter for another protocol
 translates both ways at its boundary, and converts every foreign error into an
-:class:`interlock.errors.GatewayError` there.
+:class:`interlock.core.errors.GatewayError` there.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from interlock.gateway.context import Chunks
+from interlock.core.context import Chunks
 
 __all__ = ["Provider", "UpstreamReply"]
 

@@ -11,7 +11,7 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 
-from interlock.errors import (
+from interlock.core.errors import (
     GatewayError,
     UpstreamBadResponse,
     UpstreamConnectError,
@@ -21,7 +21,7 @@ from interlock.errors import (
     UpstreamStreamBroken,
     UpstreamTimeout,
 )
-from interlock.headers import header_problem
+from interlock.core.headers import header_problem
 from interlock.providers.h1 import (
     ConnectionClosed,
     Connector,

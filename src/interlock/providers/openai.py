@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import UpstreamBadResponse, UpstreamStreamBroken
-from interlock.gateway.context import Chunk, Chunks
+from interlock.core.context import Chunk, Chunks
+from interlock.core.errors import UpstreamBadResponse, UpstreamStreamBroken
 from interlock.providers.base import UpstreamReply
 from interlock.providers.http import Connector, HttpClient, Timeouts
 from interlock.providers.sse import SseEvent, chunk_batches

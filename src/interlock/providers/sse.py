@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import NamedTuple
 
-from interlock.errors import GatewayError, UpstreamStreamBroken
-from interlock.gateway.context import Chunks, has_output
+from interlock.core.context import Chunks, has_output
+from interlock.core.errors import GatewayError, UpstreamStreamBroken
 
 __all__ = ["SseEvent", "SseParser", "SseTooLarge", "chunk_batches"]
 

@@ -13,21 +13,21 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from interlock.errors import (
+from interlock.core.context import Attempt, Chunk, Chunks, Reply, RequestContext
+from interlock.core.errors import (
     GatewayError,
     RateLimited,
     UpstreamConnectError,
     UpstreamStreamBroken,
     UpstreamTimeout,
 )
-from interlock.gateway.context import Attempt, Chunk, Chunks, Reply, RequestContext
+from interlock.core.tracing import NO_TRACER, AttemptSpan, Tracer
 from interlock.providers.base import Provider
 from interlock.routing.balancers.base import prompt_text
 from interlock.routing.latency import Judgement, LatencyModel, LatencySample
 from interlock.routing.retry import classify
 from interlock.routing.snapshot import Deployment, ModelRoute
 from interlock.routing.state import RoutingState
-from interlock.telemetry.tracing import NO_TRACER, AttemptSpan, Tracer
 
 __all__ = ["Stall", "first_byte_due", "latency_sample", "run_attempt"]
 

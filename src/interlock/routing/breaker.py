@@ -64,7 +64,6 @@ class BreakerSnapshot:
     failure_rate: float
     slow_rate: float
     consecutive_failures: int
-    open_until: float | None
     opened_count: int
 
 
@@ -171,14 +170,12 @@ class Breaker:
 
     def snapshot(self) -> BreakerSnapshot:
         calls, failures, slow = self._totals()
-        now_open = self.state is BreakerState.OPEN and self._clock() < self._open_until
         return BreakerSnapshot(
             state=self.state.value,
             calls=calls,
             failure_rate=failures / calls if calls else 0.0,
             slow_rate=slow / calls if calls else 0.0,
             consecutive_failures=self._consecutive,
-            open_until=self._open_until if now_open else None,
             opened_count=self.opened_count,
         )
 

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from interlock.errors import RateLimited
+from interlock.core.errors import RateLimited
 from interlock.routing.latency import Judgement
 
 __all__ = ["ConcurrencyLimiter", "LimiterPolicy"]

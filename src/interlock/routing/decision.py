@@ -29,41 +29,23 @@ a pick can be read against the alternatives.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from interlock.core.decision import Candidate, Decision, Verdict
 from interlock.routing.balancers import CostAware
 from interlock.routing.snapshot import Deployment, ModelRoute
 from interlock.routing.state import RoutingState
 
 if TYPE_CHECKING:
-    from interlock.gateway.context import Attempt, RequestContext
+    from interlock.core.context import Attempt, RequestContext
 
 __all__ = [
     "SCORES",
-    "Candidate",
-    "Decision",
-    "Verdict",
     "decide",
     "decisions_json",
     "exclusion",
     "matches",
 ]
-
-Verdict = Literal[
-    "picked",
-    "eligible",
-    "full",
-    "retry_after",
-    "probe_busy",
-    "tried",
-    "disabled",
-    "unhealthy",
-    "constraint",
-    "breaker_open",
-]
-Candidate = tuple[str, Verdict, float | None]
-"""(deployment id, verdict, score)."""
 
 SCORES: Mapping[str, str] = {
     "p2c-ewma": "expected wait, ms (peak-EWMA TTFT × (in flight + 1) ÷ weight; lower wins)",
@@ -75,28 +57,6 @@ SCORES: Mapping[str, str] = {
     "round-robin": "none (deployments take turns)",
 }
 """What each strategy's score means, as the request page explains it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One pick: the model and strategy, the balancer's choice (None: nothing was left), and every
-    deployment of the model with its verdict and score."""
-
-    model: str
-    strategy: str
-    pick: str | None
-    candidates: tuple[Candidate, ...]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "strategy": self.strategy,
-            "pick": self.pick,
-            "candidates": [
-                {"deployment": d, "verdict": verdict, "score": None if score is None else round(score, 6)}
-                for d, verdict, score in self.candidates
-            ],
-        }
 
 
 def matches(deployment: Deployment, ctx: RequestContext) -> bool:

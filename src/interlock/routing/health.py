@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
-from interlock.errors import GatewayError
+from interlock.core.errors import GatewayError
 from interlock.providers.base import Provider
 from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState

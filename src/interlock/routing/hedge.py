@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
-from interlock.gateway.context import Reply, RequestContext
+from interlock.core.context import Reply, RequestContext
 
 __all__ = ["hedged"]
 

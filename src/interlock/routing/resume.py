@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from interlock.errors import GatewayError
-from interlock.gateway.context import Chunk, Chunks
+from interlock.core.context import Chunk, Chunks
+from interlock.core.errors import GatewayError
 from interlock.routing.retry import classify
 
 __all__ = ["Restart", "continuation_body", "resumable"]

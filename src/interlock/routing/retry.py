@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from interlock.errors import GatewayError, UpstreamRejected
+from interlock.core.errors import GatewayError, UpstreamRejected
 from interlock.routing.window import SlidingCounts
 
 __all__ = ["RetryBudget", "RetryPolicy", "backoff_delay", "classify"]

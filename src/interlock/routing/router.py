@@ -20,7 +20,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any, NoReturn
 
-from interlock.errors import (
+from interlock.core.context import Chunks, Reply, RequestContext
+from interlock.core.decision import Verdict
+from interlock.core.errors import (
     GatewayError,
     InvalidRequest,
     ModelNotFound,
@@ -28,17 +30,16 @@ from interlock.errors import (
     ServiceUnavailable,
     UpstreamTimeout,
 )
-from interlock.gateway.context import Chunks, Reply, RequestContext
+from interlock.core.tracing import NO_TRACER, Tracer
 from interlock.providers.base import Provider
 from interlock.routing.attempt import Stall, first_byte_due, run_attempt
 from interlock.routing.balancers import RouteHints, prompt_text
-from interlock.routing.decision import Verdict, decide, exclusion, matches
+from interlock.routing.decision import decide, exclusion, matches
 from interlock.routing.hedge import hedged
 from interlock.routing.resume import Restart, continuation_body, resumable
 from interlock.routing.retry import RetryPolicy, backoff_delay, classify
 from interlock.routing.snapshot import Deployment, ModelRoute, RoutingSnapshot, SnapshotRef
 from interlock.routing.state import RoutingState
-from interlock.telemetry.tracing import NO_TRACER, Tracer
 
 __all__ = ["Router", "estimate_tokens"]
 
@@ -64,7 +65,7 @@ class Router:
         self._tracer = tracer
 
     async def route(self, ctx: RequestContext) -> Reply:
-        self._tracer.start_request(ctx)
+        """Answer ``ctx`` from one of its model's deployments (or a fallback's), or raise."""
         snapshot = self._snapshot.current
         route = snapshot.models.get(ctx.model)
         if route is None:
@@ -86,8 +87,6 @@ class Router:
         budget = self.state.budget(route)
         budget.on_request()
         policy = budget.policy
-        if route.spec.routing.strategy == "session" and ctx.session is None:
-            ctx.session = ctx.header(route.spec.routing.session_header)
         hints = RouteHints(session=ctx.session, body=ctx.body)
         models = deque(self._initial_models(ctx, route, snapshot))
         visited: set[str] = set()

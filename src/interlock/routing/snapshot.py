@@ -64,6 +64,11 @@ class ModelRoute:
     spec: ModelSpec = field(default_factory=lambda: _DEFAULT_SPEC)
     """The validated routing, retry, breaker, timeout, hedge and concurrency settings."""
 
+    def session_header(self) -> str | None:
+        """The header naming the caller's session, when this model routes by session."""
+        routing = self.spec.routing
+        return routing.session_header if routing.strategy == "session" else None
+
 
 @dataclass(frozen=True, slots=True)
 class RoutingSnapshot:

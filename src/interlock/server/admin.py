@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from interlock.errors import (
+from interlock.core.context import Principal
+from interlock.core.errors import (
     AuthenticationFailed,
     GatewayError,
     InvalidRequest,
@@ -26,7 +27,6 @@ from interlock.errors import (
     PermissionDenied,
     ServiceUnavailable,
 )
-from interlock.gateway.context import Principal
 from interlock.routing.status import deployment_status
 from interlock.server.admin_reports import register_report_routes
 from interlock.server.errors import error_body, error_headers

@@ -15,8 +15,8 @@ import orjson
 from fastapi import Depends, FastAPI
 from starlette.responses import Response
 
-from interlock.errors import InvalidRequest, ServiceUnavailable
-from interlock.gateway.context import Principal
+from interlock.core.context import Principal
+from interlock.core.errors import InvalidRequest, ServiceUnavailable
 from interlock.server.runtime import Runtime
 from interlock.telemetry.report_data import OutcomeRepository, build_report
 from interlock.telemetry.request_log import parse_since

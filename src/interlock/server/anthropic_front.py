@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import GatewayError
-from interlock.gateway.context import Chunks, Front, Operation, Reply, RequestContext
+from interlock.core.context import Chunks, Front, Operation, Reply, RequestContext
+from interlock.core.errors import GatewayError
 from interlock.providers.anthropic_inbound import anthropic_request_to_openai
 from interlock.providers.anthropic_inbound_reply import OpenAIStreamToAnthropic, openai_response_to_anthropic
 from interlock.server.caller_input import check_model_name

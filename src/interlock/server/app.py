@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from interlock.config.loader import config_path_from_env, load_settings
 from interlock.config.schema import Settings
-from interlock.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound
+from interlock.core.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound
 from interlock.server.admin import create_admin_app
 from interlock.server.anthropic_front import AnthropicMessagesFront
 from interlock.server.asgi import request_id_for
@@ -104,9 +104,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
 
     models = ModelsEndpoint(rt.snapshot, rt.keys)
     hot = {
-        "/v1/chat/completions": Exchange(OpenAIChatFront(), rt.chain, rt.keys, limits.model),
-        "/v1/embeddings": Exchange(OpenAIEmbeddingsFront(), rt.chain, rt.keys, limits.model),
-        "/v1/messages": Exchange(AnthropicMessagesFront(), rt.chain, rt.keys, limits.model),
+        "/v1/chat/completions": Exchange(OpenAIChatFront(), rt.chain, rt.keys, rt.snapshot, limits.model),
+        "/v1/embeddings": Exchange(OpenAIEmbeddingsFront(), rt.chain, rt.keys, rt.snapshot, limits.model),
+        "/v1/messages": Exchange(AnthropicMessagesFront(), rt.chain, rt.keys, rt.snapshot, limits.model),
     }
     routes = [
         *(Route(path, exchange, methods=["POST"]) for path, exchange in hot.items()),

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import BodyTooLarge, InvalidRequest
+from interlock.core.errors import BodyTooLarge, InvalidRequest
 
 __all__ = [
     "Message",

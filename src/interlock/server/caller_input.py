@@ -5,12 +5,15 @@ A request body may be megabytes; nothing the gateway keeps or echoes should be. 
 routing (model, pool, labels) are refused with a 400 naming the limit when too long; values that
 are only recorded (the caller's request id) are cut down instead; text echoed in an error message
 is clipped.
+
+:func:`routing_hints` is the one place where the headers that steer routing are read; routing itself
+reads only the fields it fills in (``required_pool``, ``required_labels``, ``session``).
 """
 
 from __future__ import annotations
 
-from interlock.errors import InvalidRequest
-from interlock.gateway.context import RequestContext
+from interlock.core.context import RequestContext
+from interlock.core.errors import InvalidRequest
 from interlock.server.asgi import Scope, header
 
 __all__ = [
@@ -23,7 +26,7 @@ __all__ = [
     "check_model_name",
     "client_request_id",
     "clip",
-    "routing_constraints",
+    "routing_hints",
 ]
 
 MAX_MODEL_NAME = 256
@@ -60,8 +63,12 @@ def client_request_id(scope: Scope) -> str | None:
     return given.strip()[:MAX_CLIENT_REQUEST_ID] or None
 
 
-def routing_constraints(ctx: RequestContext, scope: Scope) -> None:
-    """``x-interlock-pool`` and ``x-interlock-labels: k=v,k2=v2`` restrict where a request may go."""
+def routing_hints(ctx: RequestContext, scope: Scope, session_header: str | None) -> None:
+    """Where the caller asks its request to go: ``x-interlock-pool`` and ``x-interlock-labels:
+    k=v,k2=v2`` restrict it; ``session_header`` (for a model that routes by session) names the
+    caller's session, which keeps it on one deployment."""
+    if session_header is not None:
+        ctx.session = header(scope, session_header.lower().encode("latin-1"))
     pool = header(scope, b"x-interlock-pool")
     if pool and pool.strip():
         ctx.required_pool = _bounded(pool.strip(), MAX_POOL, "x-interlock-pool")

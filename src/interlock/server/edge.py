@@ -33,7 +33,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from interlock.config.schema import ServerSpec
-from interlock.errors import GatewayError, InvalidRequest, ServiceUnavailable
+from interlock.core.errors import GatewayError, InvalidRequest, ServiceUnavailable
 from interlock.server.errors import error_body
 
 __all__ = ["DRAIN_BYTES", "EDGE_STATE_KEY", "EdgeLimits", "EdgeProtocol", "uvicorn_options"]

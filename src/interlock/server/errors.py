@@ -16,8 +16,8 @@ import logging
 
 import orjson
 
-from interlock.errors import GatewayError, RateLimited, UpstreamError, UpstreamRejected
-from interlock.gateway.context import Front, Principal, RequestContext
+from interlock.core.context import Front, Principal, RequestContext
+from interlock.core.errors import GatewayError, RateLimited, UpstreamError, UpstreamRejected
 from interlock.providers.anthropic_inbound_reply import anthropic_error_body, anthropic_error_type
 
 __all__ = ["error_body", "error_headers", "for_caller", "internal_error", "sees_upstream_detail"]

@@ -18,10 +18,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple, Protocol
 
-from interlock.errors import GatewayError
+from interlock.core.context import Chunks, Front, Operation, Principal, Reply, RequestContext
+from interlock.core.errors import GatewayError
 from interlock.gateway.chain import Next
-from interlock.gateway.context import Chunks, Front, Operation, Principal, Reply, RequestContext
 from interlock.governance.keys import KeyCache
+from interlock.routing.snapshot import SnapshotRef
 from interlock.server.asgi import (
     Receive,
     Scope,
@@ -34,7 +35,7 @@ from interlock.server.asgi import (
     read_json_object,
     send_bytes,
 )
-from interlock.server.caller_input import client_request_id, routing_constraints
+from interlock.server.caller_input import client_request_id, routing_hints
 from interlock.server.errors import error_body, error_headers, for_caller, internal_error
 
 __all__ = ["Exchange", "FrontDoor", "api_key_from", "attempts_header"]
@@ -68,10 +69,13 @@ class FrontDoor(Protocol):
 class Exchange:
     """An ASGI app serving one model route through the chain."""
 
-    def __init__(self, front: FrontDoor, chain: Next, keys: KeyCache, max_body_bytes: int) -> None:
+    def __init__(
+        self, front: FrontDoor, chain: Next, keys: KeyCache, snapshot: SnapshotRef, max_body_bytes: int
+    ) -> None:
         self._front = front
         self._chain = chain
         self._keys = keys
+        self._snapshot = snapshot
         self._limit = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,7 +90,8 @@ class Exchange:
         try:
             raw = await read_body(scope, receive, self._limit)
             ctx = self._front.parse(read_json_object(raw), request_id)
-            routing_constraints(ctx, scope)
+            route = self._snapshot.current.models.get(ctx.model)
+            routing_hints(ctx, scope, route.session_header() if route is not None else None)
         except GatewayError as err:
             await self._send_error(send, err, _Ids(request_id, client_id), None)
             return

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 
-from interlock.errors import BodyTooLarge, GatewayError, PermissionDenied
+from interlock.core.errors import BodyTooLarge, GatewayError, PermissionDenied
 from interlock.governance.keys import KeyCache
 from interlock.server.asgi import (
     Message,

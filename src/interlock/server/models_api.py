@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import GatewayError, ModelNotFound
+from interlock.core.errors import GatewayError, ModelNotFound
 from interlock.governance.keys import KeyCache
 from interlock.routing.snapshot import ModelRoute, SnapshotRef
 from interlock.server.asgi import Receive, Scope, Send, api_key_from, request_id_for, send_bytes

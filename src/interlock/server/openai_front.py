@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import GatewayError, InvalidRequest
-from interlock.gateway.context import Chunks, Front, Operation, Reply, RequestContext
+from interlock.core.context import Chunks, Front, Operation, Reply, RequestContext
+from interlock.core.errors import GatewayError, InvalidRequest
 from interlock.server.caller_input import check_model_name
 from interlock.server.errors import error_body
 

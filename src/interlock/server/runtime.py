@@ -8,11 +8,13 @@ import logging
 from dataclasses import dataclass, field
 
 from interlock.config.schema import Settings
+from interlock.core.context import RequestContext
+from interlock.core.tracing import NO_TRACER, Tracer
 from interlock.gateway.chain import Next, build_chain
-from interlock.gateway.context import RequestContext
 from interlock.gateway.stages.account import AccountStage
 from interlock.gateway.stages.auth import AuthStage
 from interlock.gateway.stages.route import RouteStage
+from interlock.gateway.stages.trace import TraceStage
 from interlock.governance.keys import KeyCache
 from interlock.providers.base import Provider
 from interlock.providers.registry import build_providers
@@ -25,7 +27,7 @@ from interlock.store import RequestLogWriter, RequestRecord, Store, StoreUnavail
 from interlock.telemetry.alerts import AlertMonitor, telemetry_counts
 from interlock.telemetry.recorder import Telemetry
 from interlock.telemetry.retention import keep_retention, with_bodies
-from interlock.telemetry.tracing import NO_TRACER, Tracer
+from interlock.telemetry.tracing import tracer_from_settings
 
 __all__ = ["Runtime"]
 
@@ -64,7 +66,20 @@ class Runtime:
             if spec.health_check_interval_s
         }
         self.health = HealthChecker(self.providers, intervals, self.snapshot, self.routing)
-        self.chain = build_chain([AccountStage(self._record), AuthStage(self.keys), RouteStage(self.router)])
+        self.chain = self._build_chain()
+
+    def _build_chain(self) -> Next:
+        """The request path, outermost first (docs/architecture.md describes each stage)."""
+        # with tracing off every hook of the no-op tracer does nothing: leave its stage out
+        trace = [TraceStage(self.tracer)] if self.tracer.enabled else []
+        return build_chain(
+            [
+                AccountStage([self.telemetry.observe, *(t.recorded for t in trace), self._log_request]),
+                *trace,
+                AuthStage(self.keys),
+                RouteStage(self.router),
+            ]
+        )
 
     @classmethod
     def build(cls, settings: Settings, tracer: Tracer | None = None) -> Runtime:
@@ -74,12 +89,11 @@ class Runtime:
             snapshot=SnapshotRef(build_snapshot(settings)),
             providers=build_providers(settings.providers),
             keys=KeyCache(None, settings.master_key_hash()),
-            tracer=tracer or Tracer.from_settings(settings),
+            tracer=tracer or tracer_from_settings(settings),
         )
 
-    def _record(self, ctx: RequestContext, record: RequestRecord) -> None:
-        self.telemetry.observe(ctx, record)
-        self.tracer.finish_request(ctx, record)
+    def _log_request(self, ctx: RequestContext, record: RequestRecord) -> None:
+        """Hand the record to the request log (the writer exists once :meth:`start` made it)."""
         if self.writer is not None:
             if self.settings.logging.store_bodies:
                 record = with_bodies(record, ctx)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, select
 
+from interlock.core.context import CLIENT_CLOSED
 from interlock.store.engine import Database
 from interlock.store.schema import request_log
 
@@ -329,7 +330,7 @@ def outcome_expression() -> ColumnElement[Any]:
     upstream = and_(func.substr(c.error_kind, 1, 9) == "upstream_", c.error_kind != "upstream_rejected")
     guess = case(
         (c.status < 400, "ok"),
-        (c.status == 499, "cancelled"),
+        (c.status == CLIENT_CLOSED, "cancelled"),
         (upstream, "upstream_error"),
         (c.status == 429, "refused"),
         (c.status >= 500, "gateway_error"),

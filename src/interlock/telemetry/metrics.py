@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from interlock.gateway.context import RequestContext
+from interlock.core.context import RequestContext
 from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState
 from interlock.store import RequestRecord, WriterStats

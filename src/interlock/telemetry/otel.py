@@ -9,10 +9,10 @@ Sampling is the SDK's default rule, done the same way: follow the client's sampl
 a ``traceparent``, else keep ``sample_ratio`` of new traces by trace id. An unsampled request costs
 two random ids and builds nothing; its upstream still receives a ``traceparent``.
 
-The request span is kept in a context variable set when routing starts, so the attempts — hedged
-ones run in tasks of their own, which copy the context — find their parent, and
-:meth:`OtelTracer.finish_request` ends it in the request's task. Nothing here does I/O on the request
-path.
+The request span is kept in a context variable set when the request enters the chain (the
+``trace`` stage), so the attempts — hedged ones run in tasks of their own, which copy the context —
+find their parent, and :meth:`OtelTracer.finish_request` ends it in the request's task. Nothing here
+does I/O on the request path.
 """
 
 from __future__ import annotations
@@ -35,11 +35,9 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from interlock import __version__
 from interlock.config.schema import ProviderSpec, Settings, revealed_headers
-from interlock.errors import GatewayError
-from interlock.gateway.context import RequestContext, Usage
-from interlock.routing.snapshot import Deployment
-from interlock.store import RequestRecord
-from interlock.telemetry.tracing import AttemptSpan, Tracer
+from interlock.core.context import DeploymentInfo, RequestContext, Usage
+from interlock.core.errors import GatewayError
+from interlock.core.tracing import AttemptSpan, Tracer
 
 __all__ = ["OtelTracer", "traces_url"]
 
@@ -161,12 +159,12 @@ class OtelTracer(Tracer):
             self._processor = SimpleSpanProcessor(exporter)
         self._bound = round(spec.sample_ratio * (_LOW_64 + 1))
         self._providers = {name: _provider_attributes(name, p) for name, p in settings.providers.items()}
-        self._deployments: dict[str, tuple[Deployment, dict[str, _AttributeValue]]] = {}
+        self._deployments: dict[str, tuple[DeploymentInfo, dict[str, _AttributeValue]]] = {}
 
     def start_request(self, ctx: RequestContext) -> None:
         _CURRENT.set(self._request(ctx))
 
-    def attempt(self, ctx: RequestContext, deployment: Deployment) -> AttemptSpan:
+    def attempt(self, ctx: RequestContext, deployment: DeploymentInfo) -> AttemptSpan:
         current = _CURRENT.get()
         if current is None or current.ctx is not ctx:  # outside a routed request: a trace of its own
             current = self._request(ctx)
@@ -186,16 +184,16 @@ class OtelTracer(Tracer):
         span = _Span(name, SpanKind.CLIENT, context, parent, attributes, time.time_ns())
         return _OtelAttemptSpan(self, context, span)
 
-    def finish_request(self, ctx: RequestContext, record: RequestRecord) -> None:
+    def finish_request(self, ctx: RequestContext) -> None:
         current = _CURRENT.get()
         if current is not None and current.ctx is ctx:
             _CURRENT.set(None)
-        else:  # finished before routing began (authentication, a bad request …)
+        else:  # finished without passing the trace stage
             current = self._request(ctx)
         span = current.span
         if span is None:
             return
-        span.attributes.update(_outcome_attributes(ctx, record))
+        span.attributes.update(_outcome_attributes(ctx))
         if ctx.error is not None:
             span.attributes["error.type"] = ctx.error.kind
             if ctx.status >= 500:  # a 4xx is the caller's mistake, not a failure of the gateway
@@ -250,7 +248,7 @@ class OtelTracer(Tracer):
         flags = _SAMPLED if trace_id & _LOW_64 < self._bound else _NOT_SAMPLED
         return SpanContext(trace_id, span_id, False, flags)
 
-    def _static(self, deployment: Deployment) -> dict[str, _AttributeValue]:
+    def _static(self, deployment: DeploymentInfo) -> dict[str, _AttributeValue]:
         """Attributes fixed per deployment, built once (again only after a reload replaced it)."""
         cached = self._deployments.get(deployment.id)
         if cached is not None and cached[0] is deployment:
@@ -326,21 +324,23 @@ def _set_usage(attributes: dict[str, _AttributeValue], usage: Usage | None) -> N
         attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cached_tokens
 
 
-def _outcome_attributes(ctx: RequestContext, record: RequestRecord) -> dict[str, _AttributeValue]:
+def _outcome_attributes(ctx: RequestContext) -> dict[str, _AttributeValue]:
+    usage = ctx.usage or Usage()
     attributes: dict[str, _AttributeValue] = {
         "http.response.status_code": ctx.status,
         "interlock.attempts": len(ctx.attempts),
         "interlock.fallback": len(ctx.attempts) > 1,
         "interlock.hedged": ctx.hedged,
-        "interlock.cost_usd": record.cost,
-        "interlock.overhead_ms": record.overhead_ms,
-        "gen_ai.usage.input_tokens": record.prompt_tokens,
-        "gen_ai.usage.output_tokens": record.completion_tokens,
+        "interlock.cost_usd": ctx.cost(),
+        "interlock.overhead_ms": ctx.total_overhead_ms(),
+        "gen_ai.usage.input_tokens": usage.prompt_tokens,
+        "gen_ai.usage.output_tokens": usage.completion_tokens,
     }
-    if record.deployment is not None:
-        attributes["interlock.deployment.id"] = record.deployment
-    if record.ttft_ms is not None:
-        attributes["interlock.ttft_ms"] = record.ttft_ms
-    if record.key_id is not None:
-        attributes["interlock.key_id"] = record.key_id
+    if ctx.deployment is not None:
+        attributes["interlock.deployment.id"] = ctx.deployment.id
+    ttft_ms = ctx.ttft_ms()
+    if ttft_ms is not None:
+        attributes["interlock.ttft_ms"] = ttft_ms
+    if ctx.principal is not None:
+        attributes["interlock.key_id"] = ctx.principal.key_id
     return attributes

@@ -24,13 +24,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Literal
 
-from interlock.errors import UpstreamError
+from interlock.core.context import CLIENT_CLOSED
+from interlock.core.errors import UpstreamError
 
 if TYPE_CHECKING:
-    from interlock.errors import GatewayError
-    from interlock.gateway.context import Attempt
+    from interlock.core.context import Attempt
+    from interlock.core.errors import GatewayError
 
-__all__ = ["FAILURES", "NOT_JUDGED", "OUTCOME_CLASSES", "OutcomeClass", "classify", "classify_status"]
+__all__ = ["FAILURES", "OUTCOME_CLASSES", "OutcomeClass", "classify", "classify_status"]
 
 OutcomeClass = Literal["ok", "client_error", "refused", "upstream_error", "gateway_error", "cancelled"]
 OUTCOME_CLASSES: Final[tuple[OutcomeClass, ...]] = (
@@ -43,10 +44,7 @@ OUTCOME_CLASSES: Final[tuple[OutcomeClass, ...]] = (
 )
 FAILURES: Final[tuple[OutcomeClass, ...]] = ("upstream_error", "gateway_error")
 """The classes that count in error rates and against SLOs."""
-NOT_JUDGED: Final[tuple[OutcomeClass, ...]] = ("client_error", "refused", "cancelled")
-"""The classes left out of SLOs (neither met nor missed)."""
 
-_CLIENT_CLOSED = 499
 _NO_VERDICT = ("ok", "cancelled", "abandoned")
 
 
@@ -54,7 +52,7 @@ def classify(status: int, error: GatewayError | None, attempts: Sequence[Attempt
     """The outcome class of a finished request."""
     if status < 400:
         return "ok"
-    if status == _CLIENT_CLOSED:
+    if status == CLIENT_CLOSED:
         return "cancelled"
     if isinstance(error, UpstreamError):
         return "upstream_error"
@@ -72,7 +70,7 @@ def classify_status(status: int, error_kind: str | None) -> OutcomeClass:
     (a 429 counts as a refusal unless its kind names the upstream)."""
     if status < 400:
         return "ok"
-    if status == _CLIENT_CLOSED:
+    if status == CLIENT_CLOSED:
         return "cancelled"
     upstream = (error_kind or "").startswith("upstream_") and error_kind != "upstream_rejected"
     if upstream:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from interlock.gateway.context import RequestContext
+from interlock.core.context import RequestContext
 from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState
 from interlock.store import RequestRecord, WriterStats

@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from interlock.errors import InvalidRequest
+from interlock.core.errors import InvalidRequest
 from interlock.store import RequestRecord
 
 __all__ = ["parse_since", "record_view", "request_filters"]

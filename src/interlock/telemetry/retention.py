@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 
-from interlock.gateway.context import RequestContext
+from interlock.core.context import RequestContext
 from interlock.store import RequestLogRepository, RequestRecord, StoreError
 from interlock.telemetry.redact import redact
 

@@ -50,8 +50,8 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from interlock.server.runtime import Runtime
 from interlock.ui.app import create_ui_app, default_registry
+from interlock.ui.gateway import Gateway
 from interlock.ui.sections import (
     OPERATOR,
     VIEWER,
@@ -73,7 +73,7 @@ __all__ = [
 ]
 
 
-def mount_ui(runtime: Runtime, registry: SectionRegistry | None = None) -> Starlette:
+def mount_ui(runtime: Gateway, registry: SectionRegistry | None = None) -> Starlette:
     """The dashboard as an ASGI app for ``runtime``, to mount at ``/ui``; the built-in sections
     unless ``registry`` says otherwise."""
     return create_ui_app(runtime, registry)

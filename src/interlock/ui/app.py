@@ -29,8 +29,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from interlock.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound, PermissionDenied
-from interlock.server.runtime import Runtime
+from interlock.core.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+)
 from interlock.store import StoreError
 from interlock.ui.auth import (
     NOTICE_COOKIE,
@@ -42,6 +47,7 @@ from interlock.ui.auth import (
     safe_next,
 )
 from interlock.ui.format import FILTERS
+from interlock.ui.gateway import Gateway
 from interlock.ui.pages import BUILTIN_SECTIONS
 from interlock.ui.sections import Section, SectionContext, SectionRegistry, Viewer
 from interlock.ui.session import SessionSigner, SessionToken
@@ -72,7 +78,7 @@ def default_registry() -> SectionRegistry:
 
 
 def create_ui_app(
-    runtime: Runtime, registry: SectionRegistry | None = None, *, signer: SessionSigner | None = None
+    runtime: Gateway, registry: SectionRegistry | None = None, *, signer: SessionSigner | None = None
 ) -> Starlette:
     """The dashboard for ``runtime``, to be mounted (at ``/ui``) in the gateway's app."""
     dashboard = _Dashboard(runtime, registry or default_registry(), Authenticator(runtime, signer))
@@ -80,7 +86,7 @@ def create_ui_app(
 
 
 class _Dashboard:
-    def __init__(self, runtime: Runtime, registry: SectionRegistry, auth: Authenticator) -> None:
+    def __init__(self, runtime: Gateway, registry: SectionRegistry, auth: Authenticator) -> None:
         self.runtime = runtime
         self.registry = registry
         self.auth = auth

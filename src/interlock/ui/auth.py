@@ -19,10 +19,10 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from interlock.errors import InvalidRequest, PermissionDenied, ServiceUnavailable
-from interlock.gateway.context import Principal
-from interlock.server.runtime import Runtime
+from interlock.core.context import MASTER, Principal
+from interlock.core.errors import InvalidRequest, PermissionDenied, ServiceUnavailable
 from interlock.store import StoreError
+from interlock.ui.gateway import Gateway
 from interlock.ui.sections import Viewer
 from interlock.ui.session import COOKIE_NAME, SessionSigner, SessionToken
 
@@ -40,7 +40,6 @@ log = logging.getLogger("interlock.ui")
 
 NOTICE_COOKIE = "interlock_ui_notice"
 _MAX_FORM_BYTES = 16 * 1024
-_MASTER = Principal(key_id="master", name="master", is_master=True, roles=("admin",))
 
 
 class Authenticator:
@@ -48,7 +47,7 @@ class Authenticator:
 
     __slots__ = ("_runtime", "_signer")
 
-    def __init__(self, runtime: Runtime, signer: SessionSigner | None = None) -> None:
+    def __init__(self, runtime: Gateway, signer: SessionSigner | None = None) -> None:
         """Without ``signer``, the store's shared signing secret is loaded at first use."""
         self._runtime = runtime
         self._signer = signer
@@ -109,8 +108,8 @@ class Authenticator:
         return Viewer(principal=principal, csrf_token=signer.csrf_token(token)), token
 
     async def _principal(self, key_id: str) -> Principal | None:
-        if key_id == _MASTER.key_id:
-            return _MASTER if self._runtime.settings.master_key_hash() is not None else None
+        if key_id == MASTER.key_id:
+            return MASTER if self._runtime.settings.master_key_hash() is not None else None
         store = self._runtime.store
         if store is None:
             return None

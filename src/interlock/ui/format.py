@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from interlock.core.context import CLIENT_CLOSED
+
 __all__ = ["FILTERS", "OUTCOMES", "compliance_level", "state_level"]
 
 _DASH = "–"
@@ -162,7 +164,7 @@ def status_level(status: Any) -> str:
     code = int(status or 0)
     if code < 400:
         return "good"
-    return "warn" if code < 500 or code == 499 else "bad"
+    return "warn" if code < 500 or code == CLIENT_CLOSED else "bad"
 
 
 def _as_datetime(value: Any) -> datetime | None:

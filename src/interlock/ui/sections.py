@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from interlock.errors import ServiceUnavailable
-from interlock.gateway.context import Principal
-from interlock.server.runtime import Runtime
+from interlock.core.context import Principal
+from interlock.core.errors import ServiceUnavailable
 from interlock.store import Store
+from interlock.ui.gateway import Gateway
 
 __all__ = [
     "OPERATOR",
@@ -80,7 +80,7 @@ class Viewer:
 class SectionContext:
     """What a data, detail or action function is given."""
 
-    runtime: Runtime
+    runtime: Gateway
     viewer: Viewer
     params: Mapping[str, str]
     now: datetime

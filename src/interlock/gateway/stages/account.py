@@ -1,37 +1,40 @@
-"""``account``: the outermost stage. Whatever happens inside, record the outcome.
+"""``account``: the outermost stage. Whatever happens inside, measure and record the outcome.
 
-For a stream the record is written when the stream ends — completed, broken or abandoned by the
-client — because only then are the tokens, the cost and the final status known. The record is made
-in a callback right after the current step of the request's task, so that the reply leaves first.
+It measures the request (status, tokens, first token, gaps, the gateway's own time), builds its
+:class:`~interlock.store.RequestRecord` and hands that to each of its *recorders* in order — the
+metrics, the ``trace`` stage's end of span, the request log — as listed where the chain is built.
+For a stream the record is made when the stream ends — completed, broken or abandoned by the
+client — because only then are the tokens, the cost and the final status known; this is the one
+stage that wraps the stream, so the others that care about the end of a request are recorders
+rather than second wrappers. The record is made in a callback right after the current step of the
+request's task, so that the reply leaves first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
-from interlock.errors import GatewayError
+from interlock.core.context import CLIENT_CLOSED, Attempt, Chunks, Reply, RequestContext, Usage, has_output
+from interlock.core.errors import GatewayError
 from interlock.gateway.chain import Next
-from interlock.gateway.context import Attempt, Chunks, Reply, RequestContext, Usage, has_output
 from interlock.routing.decision import decisions_json
 from interlock.store import RequestRecord
 from interlock.telemetry.outcome import classify
 
-__all__ = ["CLIENT_CLOSED", "AccountStage", "to_record", "tpot_seconds"]
+__all__ = ["AccountStage", "Recorder", "to_record", "tpot_seconds"]
 
-CLIENT_CLOSED = 499
-"""Status recorded when the client went away before the answer was complete (nginx's convention)."""
-
-Sink = Callable[[RequestContext, RequestRecord], None]
+Recorder = Callable[[RequestContext, RequestRecord], None]
+"""Takes a finished request and its record; must never block or raise."""
 
 
 class AccountStage:
-    """Measure, price and record every request; ``sink`` must never block or raise."""
+    """Measure, price and record every request, handing each record to ``recorders`` in order."""
 
-    def __init__(self, sink: Sink) -> None:
-        self._sink = sink
+    def __init__(self, recorders: Sequence[Recorder]) -> None:
+        self._recorders = tuple(recorders)
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Reply:
         try:
@@ -96,7 +99,9 @@ class AccountStage:
         asyncio.get_running_loop().call_soon(self._record, ctx)
 
     def _record(self, ctx: RequestContext) -> None:
-        self._sink(ctx, to_record(ctx))
+        record = to_record(ctx)
+        for recorder in self._recorders:
+            recorder(ctx, record)
 
 
 async def _aclose(chunks: AsyncIterator[Chunks]) -> None:
@@ -109,11 +114,6 @@ def to_record(ctx: RequestContext) -> RequestRecord:
     """The request-log row for a finished request."""
     usage = ctx.usage or Usage()
     deployment = ctx.deployment
-    cost = (
-        deployment.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
-        if deployment is not None
-        else 0.0
-    )
     finished = ctx.finished_at or time.perf_counter()
     principal = ctx.principal
     return RequestRecord(
@@ -132,16 +132,12 @@ def to_record(ctx: RequestContext) -> RequestRecord:
         status=ctx.status,
         error_kind=ctx.error.kind if ctx.error else None,
         latency_ms=round((finished - ctx.received_at) * 1000.0, 3),
-        ttft_ms=(round((ctx.first_token_at - ctx.received_at) * 1000.0, 3) if ctx.first_token_at else None),
-        overhead_ms=round(
-            (ctx.reply_overhead_ms if ctx.reply_overhead_ms is not None else ctx.overhead_ms())
-            + ctx.stream_overhead_s * 1000.0,
-            3,
-        ),
+        ttft_ms=ctx.ttft_ms(),
+        overhead_ms=ctx.total_overhead_ms(),
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
-        cost=cost,
+        cost=ctx.cost(),
         attempts=tuple(_attempt_view(a) for a in ctx.attempts),
         extra=_timing_extra(ctx),
         outcome=classify(ctx.status, ctx.error, ctx.attempts),

@@ -9,8 +9,8 @@ context that comes with neither — built by a caller other than the edge — is
 
 from __future__ import annotations
 
+from interlock.core.context import Reply, RequestContext
 from interlock.gateway.chain import Next
-from interlock.gateway.context import Reply, RequestContext
 from interlock.governance.keys import KeyCache
 
 __all__ = ["AuthStage"]

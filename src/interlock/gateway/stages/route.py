@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from interlock.core.context import Reply, RequestContext
 from interlock.gateway.chain import Next
-from interlock.gateway.context import Reply, RequestContext
 from interlock.routing.router import Router
 
 __all__ = ["RouteStage"]

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from interlock.errors import NotFound
+from interlock.core.errors import NotFound
 from interlock.routing.snapshot import Deployment, ModelRoute
 from interlock.routing.status import deployment_status
 from interlock.store import StoreError

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from interlock.errors import InvalidRequest
+from interlock.core.errors import InvalidRequest
 from interlock.store import RequestRecord
 from interlock.telemetry.outcome import FAILURES, classify_status
 from interlock.telemetry.request_log import parse_since, record_view, request_filters

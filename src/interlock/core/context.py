@@ -5,17 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from interlock.errors import GatewayError
-    from interlock.routing.decision import Decision
-    from interlock.routing.snapshot import Deployment
+from interlock.core.decision import Decision
+from interlock.core.errors import GatewayError
 
 __all__ = [
+    "CLIENT_CLOSED",
+    "MASTER",
     "Attempt",
     "Chunk",
     "Chunks",
+    "DeploymentInfo",
     "Front",
     "Operation",
     "Principal",
@@ -24,6 +25,9 @@ __all__ = [
     "Usage",
     "has_output",
 ]
+
+CLIENT_CLOSED = 499
+"""Status recorded when the client went away before the answer was complete (nginx's convention)."""
 
 Operation = Literal["chat", "embeddings"]
 Front = Literal["openai", "anthropic"]
@@ -54,6 +58,33 @@ class Principal:
     team_id: str | None = None
     org_id: str | None = None
     roles: tuple[str, ...] = ()
+
+
+MASTER = Principal(key_id="master", name="master", is_master=True, roles=("admin",))
+"""The caller holding the master key: the one principal that is not a stored key."""
+
+
+class DeploymentInfo(Protocol):
+    """What the request path knows of the deployment that served it.
+
+    Routing's ``Deployment`` is the one implementation. The context names it through this protocol
+    because core imports nothing above it; what reads a finished request (the record, the trace, the
+    response headers) needs no more than these fields.
+    """
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def model_name(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def upstream_model(self) -> str: ...
+    @property
+    def pool(self) -> str | None: ...
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+        """USD cost of one request at this deployment's prices."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +154,7 @@ class RequestContext:
     received_at: float = field(default_factory=time.perf_counter)
     received_wall: float = field(default_factory=time.time)
     principal: Principal | None = None
-    deployment: Deployment | None = None
+    deployment: DeploymentInfo | None = None
     attempts: list[Attempt] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     """Each routing decision (candidates, verdicts, pick), in the order they were made."""
@@ -131,9 +162,9 @@ class RequestContext:
     usage: Usage | None = None
     first_token_at: float | None = None
     token_gaps: list[float] = field(default_factory=list)
+    """Seconds between consecutive streamed chunks that carried output."""
     reply_body: dict[str, Any] | None = None
     """The complete (non-streamed) answer, kept by reference for the request log."""
-    """Seconds between consecutive streamed chunks that carried output."""
     finished_at: float | None = None
     upstream_s: float = 0.0
     reply_overhead_ms: float | None = None
@@ -187,6 +218,24 @@ class RequestContext:
         """Time spent in the gateway so far, excluding time waiting on upstreams."""
         return max(0.0, self.elapsed_ms() - self.upstream_s * 1000.0)
 
+    def total_overhead_ms(self) -> float:
+        """The gateway's own time on the whole request (a stream's later chunks included), in ms."""
+        at_reply = self.reply_overhead_ms if self.reply_overhead_ms is not None else self.overhead_ms()
+        return round(at_reply + self.stream_overhead_s * 1000.0, 3)
+
+    def ttft_ms(self) -> float | None:
+        """Milliseconds from arrival to the first streamed output, if there was one."""
+        if self.first_token_at is None:
+            return None
+        return round((self.first_token_at - self.received_at) * 1000.0, 3)
+
+    def cost(self) -> float:
+        """USD cost of the request at the prices of the deployment that answered (0 if none did)."""
+        usage, deployment = self.usage, self.deployment
+        if usage is None or deployment is None:
+            return 0.0
+        return deployment.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+
 
 @dataclass(slots=True)
 class Reply:
@@ -199,6 +248,5 @@ class Reply:
     body: dict[str, Any] | None = None
     raw: bytes | None = None
     stream: AsyncIterator[Chunks] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    deployment: Deployment | None = None
+    deployment: DeploymentInfo | None = None
     """Who answered."""
