@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from interlock.sim import SimServerThread
+from interlock.telemetry.slo import Objectives, SloTracker
 from tests.gateway_harness import Gateway, running_gateway, simple_config, slow_stream
 
 MESSAGES = [{"role": "user", "content": "s"}]
@@ -245,3 +246,17 @@ def test_a_client_that_leaves_mid_stream_is_a_cancellation(sim: SimServerThread,
     # the attempt settled when the client left, before the request was recorded, and says so
     assert attempt["outcome"] == "abandoned" and attempt["latency_ms"] >= attempt["first_token_ms"]
     assert report["requests"] == 0 and report["not_judged"]["cancelled"] == 1
+
+
+def test_a_long_complete_answer_is_not_a_slow_first_token() -> None:
+    objectives = Objectives(ttft_s=0.5, tpot_s=0.05)
+    tracker = SloTracker()
+    # a complete 400-token answer in 8 s: 20 ms a token, no first token to judge
+    tracker.observe("chat", objectives, "ok", None, 8.0 / 401, 8.0)
+    # a stream whose first token took 2 s misses the objective
+    tracker.observe("chat", objectives, "ok", 2.0, 0.01, 2.5)
+    # a complete answer at 200 ms a token misses it too: slow per token is slow
+    tracker.observe("chat", objectives, "ok", None, 0.2, 2.0)
+    report = tracker.report("chat", objectives)
+    assert report["requests"] == 3 and report["missed"] == 2
+    assert report["ttft_ms"]["p50"] == 2000.0  # only streams' first tokens in the TTFT figures

@@ -48,6 +48,10 @@ class Telemetry:
         self.metrics.observe(ctx, outcome, ttft, tpot, record)
         if ctx.model in self._snapshot.current.models:
             e2e = record.latency_ms / 1000.0
+            if ttft is None and tpot is None and record.completion_tokens:
+                # a complete answer is judged by its time per output token, never by a first token
+                # it did not show: a long answer is not a slow one
+                tpot = e2e / (record.completion_tokens + 1)
             self.slo.observe(ctx.model, self.objectives(ctx.model), outcome, ttft, tpot, e2e)
 
     def slo_reports(self) -> list[dict[str, object]]:

@@ -38,7 +38,9 @@ class Objectives:
     def met(self, ok: bool, ttft_s: float | None, tpot_s: float | None, e2e_s: float) -> bool:
         if not ok:
             return False
-        if self.ttft_s is not None and (ttft_s if ttft_s is not None else e2e_s) > self.ttft_s:
+        # time to first token judges streams only: a complete answer has no first token to show,
+        # and its duration grows with its length (it is judged by its time per output token)
+        if self.ttft_s is not None and ttft_s is not None and ttft_s > self.ttft_s:
             return False
         if self.tpot_s is not None and tpot_s is not None and tpot_s > self.tpot_s:
             return False
@@ -88,7 +90,8 @@ class SloTracker:
         if objectives.met(ok, ttft_s, tpot_s, e2e_s):
             window.counts.add(_MET)
         if ok:
-            window.ttft.append(ttft_s if ttft_s is not None else e2e_s)
+            if ttft_s is not None:
+                window.ttft.append(ttft_s)
             window.e2e.append(e2e_s)
             if tpot_s is not None:
                 window.tpot.append(tpot_s)
