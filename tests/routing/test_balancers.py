@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
+
 from interlock.routing.balancers import (
     CostAware,
     LeastOutstanding,
@@ -15,6 +17,7 @@ from interlock.routing.balancers import (
     SessionAffinity,
     WeightedRandom,
 )
+from interlock.routing.balancers.base import prompt_chars, prompt_text
 from interlock.routing.load import LoadTracker
 from interlock.routing.snapshot import Deployment
 
@@ -145,3 +148,19 @@ def test_prefix_affinity_load_guard_spreads_a_hot_prefix() -> None:
         load.start(home)
     other = balancer.choose(deployments, RouteHints(prompt=hot + "y")).id
     assert other != home
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi " * 1000}]},
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url"}]}]},
+        {"messages": [{"role": "user"}, "not a message", {"role": "tool", "content": ""}]},
+        {"messages": []},
+        {"input": "embed me"},
+        {"input": ["a", "b"]},
+        {},
+    ],
+)
+def test_prompt_chars_is_the_length_of_the_prompt_text(body: dict[str, object]) -> None:
+    assert prompt_chars(body) == len(prompt_text(body))

@@ -23,7 +23,7 @@ from interlock.core.errors import (
 )
 from interlock.core.tracing import NO_TRACER, AttemptSpan, Tracer
 from interlock.providers.base import Provider
-from interlock.routing.balancers.base import prompt_text
+from interlock.routing.balancers.base import prompt_chars
 from interlock.routing.latency import Judgement, LatencyModel, LatencySample
 from interlock.routing.retry import classify
 from interlock.routing.snapshot import Deployment, ModelRoute
@@ -130,7 +130,7 @@ class _Settlement:
 def latency_sample(ctx: RequestContext, seconds: float, reply: Reply | None) -> LatencySample:
     """The comparable latency of a call that answered (see :mod:`interlock.routing.latency`)."""
     if ctx.stream:
-        return LatencySample("first_token", seconds, len(prompt_text(ctx.body)) // 4)
+        return LatencySample("first_token", seconds, prompt_chars(ctx.body) // 4)
     if ctx.operation == "embeddings":
         return LatencySample("embedding", seconds, _input_chars(ctx.body.get("input")) // 4)
     return LatencySample("answer", seconds, _output_tokens(ctx, reply))

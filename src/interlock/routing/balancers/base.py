@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from interlock.routing.latency import LatencyKind
 from interlock.routing.snapshot import Deployment
 
-__all__ = ["Balancer", "RouteHints", "prompt_text"]
+__all__ = ["Balancer", "RouteHints", "prompt_chars", "prompt_text"]
 
 
 @dataclass(slots=True)
@@ -56,6 +56,31 @@ def prompt_text(body: Mapping[str, Any]) -> str:
                 str(part.get("text", "")) for part in content if isinstance(part, dict) and "text" in part
             )
     return "\n".join(parts)
+
+
+def prompt_chars(body: Mapping[str, Any]) -> int:
+    """``len(prompt_text(body))``, without building the string (a long prompt is measured on every
+    attempt; copying it each time would cost as much as the prompt is long)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        value = body.get("input")
+        return len(value) if isinstance(value, str) else 0
+    total = parts = 0
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        total += len(str(message.get("role", "")))
+        parts += 1
+        content = message.get("content")
+        if isinstance(content, str):
+            total += len(content)
+            parts += 1
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and "text" in part:
+                    total += len(str(part.get("text", "")))
+                    parts += 1
+    return total + max(parts - 1, 0)  # the newlines between the parts
 
 
 class Balancer(Protocol):
