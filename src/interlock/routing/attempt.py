@@ -300,6 +300,7 @@ async def _settle_at_end(
         else:
             settle.abandon()
             span.end("abandoned", None, ctx.usage)
+        silence.close()
         ctx.stream_ended(index, outcome)
         await _aclose(chunks)
 
@@ -310,13 +311,49 @@ class _Silence:
     long prefill), or crawled when, after a few batches, its mean gap is ``_CRAWL_FACTOR`` times
     what the deployment's streams usually have (a replica turned slow mid-answer)."""
 
-    __slots__ = ("batches", "finished", "usual_gap", "waited")
+    __slots__ = ("_handle", "_task", "batches", "finished", "fired", "usual_gap", "waited", "waiting_since")
 
     def __init__(self, usual_gap: float | None) -> None:
         self.batches = 0
         self.waited = 0.0
         self.usual_gap = usual_gap
         self.finished = False
+        self.fired = False
+        self.waiting_since: float | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+
+    def begin(self) -> None:
+        """A read starts. One watchdog timer per stream checks for silence (a timeout armed around
+        every read would cost several microseconds a chunk)."""
+        loop = asyncio.get_running_loop()
+        self.waiting_since = loop.time()
+        self._task = asyncio.current_task()
+        if self._handle is None:
+            self._handle = loop.call_at(self.waiting_since + self.limit(), self._watch)
+
+    def end(self, started: float) -> None:
+        """A read ended (``started``: its perf_counter start)."""
+        self.waiting_since = None
+        if self.batches:  # the first batch was read with the first token: no gap to learn from
+            self.waited += time.perf_counter() - started
+        self.batches += 1
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        since = self.waiting_since
+        due = (since if since is not None else loop.time()) + self.limit()
+        if since is not None and loop.time() >= due and self._task is not None:
+            self._handle = None
+            self.fired = True
+            self._task.cancel()  # the reader turns this into UpstreamTimeout
+            return
+        self._handle = loop.call_at(due, self._watch)
 
     def mean_gap(self) -> float:
         gaps = self.batches - 1  # the first batch came with the first token: no gap before it
@@ -348,18 +385,19 @@ async def _upstream_next(
         raise UpstreamTimeout(crawl)
     ctx.begin_wait()
     started = time.perf_counter()
+    silence.begin()
     try:
-        async with asyncio.timeout(silence.limit()):
-            batch = await anext(chunks, None)
-    except TimeoutError:
-        raise UpstreamTimeout(
-            f"the upstream stream went silent for {silence.limit():.1f} s mid-answer"
-        ) from None
+        batch = await anext(chunks, None)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if silence.fired and task is not None and task.uncancel() == 0:
+            raise UpstreamTimeout(
+                f"the upstream stream went silent for {silence.limit():.1f} s mid-answer"
+            ) from None
+        raise
     finally:
         ctx.end_wait()
-    if silence.batches:  # the first batch was read with the first token: no gap to learn from
-        silence.waited += time.perf_counter() - started
-    silence.batches += 1
+    silence.end(started)
     if batch is not None and not silence.finished:
         silence.finished = any(_finishes(chunk) for chunk in batch)
     return batch
