@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from interlock.core.context import Attempt, Chunk, Chunks, Reply, RequestContext
@@ -145,14 +146,17 @@ class Stall:
         self.fired = False
 
 
-def first_byte_due(ctx: RequestContext, latency: LatencyModel, factor: float) -> float | None:
+def first_byte_due(
+    ctx: RequestContext, latency: LatencyModel, factor: float, shape: LatencySample | None = None
+) -> float | None:
     """Seconds after which a call has stalled: ``factor`` times what calls of its shape have taken
-    lately on the deployment (for a complete answer, one of ``max_tokens``); None while unknown."""
-    sample = latency_sample(ctx, 0.0, None)
-    size: int | None = sample.size
-    if sample.kind == "answer" and not _asked_tokens(ctx):
+    lately on the deployment (for a complete answer, one of ``max_tokens``); None while unknown.
+    ``shape`` is the request's :func:`latency_sample` when the caller already has it."""
+    shape = shape or latency_sample(ctx, 0.0, None)
+    size: int | None = shape.size
+    if shape.kind == "answer" and not _asked_tokens(ctx):
         size = None  # no max_tokens: as long as the longest answers lately
-    recent = latency.recent(sample.kind, size)
+    recent = latency.recent(shape.kind, size)
     return None if recent is None else recent * factor
 
 
@@ -201,7 +205,9 @@ async def run_attempt(
             _record(ctx, deployment, err.kind, started, upstream=False)
             span.end(err.kind, err)
             raise
-        due = first_byte_due(ctx, state.latency(deployment), _STALL_FACTOR)
+        # what the request is, for the latency judgements: measured once, timed at each use
+        shape = latency_sample(ctx, 0.0, None)
+        due = first_byte_due(ctx, state.latency(deployment), _STALL_FACTOR, shape)
         settle = _Settlement(state, model, deployment, state.load.start(deployment.id, due))
         called = time.perf_counter()
         try:
@@ -213,7 +219,7 @@ async def run_attempt(
             raise
         except BaseException:
             if stall is not None and stall.fired:
-                settle.stalled(latency_sample(ctx, time.perf_counter() - called, None))
+                settle.stalled(replace(shape, seconds=time.perf_counter() - called))
             else:
                 settle.abandon()
             _record(ctx, deployment, "cancelled", started)
@@ -224,11 +230,15 @@ async def run_attempt(
     ttft = time.perf_counter() - called
     reply.deployment = deployment
     if reply.stream is None:
-        settle.success(latency_sample(ctx, ttft, reply))
+        # a complete answer is sized by what came back, not by what was asked
+        answered = (
+            latency_sample(ctx, ttft, reply) if shape.kind == "answer" else replace(shape, seconds=ttft)
+        )
+        settle.success(answered)
         span.end("ok")
     else:
-        settle.first_token(latency_sample(ctx, ttft, None))
-        reply.stream = _settle_at_end(ctx, reply.stream, settle, ttft, span, len(ctx.attempts))
+        settle.first_token(replace(shape, seconds=ttft))
+        reply.stream = _settle_at_end(ctx, reply.stream, settle, span, len(ctx.attempts))
     _record(ctx, deployment, "ok", started, streamed=reply.stream is not None)
     return reply
 
@@ -274,7 +284,6 @@ async def _settle_at_end(
     ctx: RequestContext,
     chunks: AsyncIterator[Chunks],
     settle: _Settlement,
-    ttft: float,
     span: AttemptSpan,
     index: int,
 ) -> AsyncIterator[Chunks]:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.core.decision import Candidate, Decision, Verdict
 from interlock.routing.balancers import CostAware
+from interlock.routing.latency import LatencyKind
 from interlock.routing.snapshot import Deployment, ModelRoute
 from interlock.routing.state import RoutingState
 
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 SCORES: Mapping[str, str] = {
-    "p2c-ewma": "expected wait, ms (peak-EWMA TTFT × (in flight + 1) ÷ weight; lower wins)",
+    "p2c-ewma": "expected wait, ms (peak-EWMA latency of the request's kind × (in flight + 1) ÷ weight)",
     "session": "expected wait, ms (sessions stick to one deployment; new ones go by this)",
     "prefix": "expected wait, ms (requests sharing a prompt prefix stick together)",
     "least-outstanding": "in flight ÷ weight (lower wins)",
@@ -92,11 +93,13 @@ def decide(
     candidates: Sequence[Deployment],
     open_slots: Sequence[Deployment],
     verdicts: Mapping[str, Verdict],
+    kind: LatencyKind = "first_token",
 ) -> Decision:
     """The record of one pick. ``verdicts`` holds every deployment that was not a candidate;
-    ``open_slots`` are the candidates with room (when some had room, the others were passed over)."""
+    ``open_slots`` are the candidates with room (when some had room, the others were passed over);
+    ``kind`` is the latency the request is judged by (the expected wait the balancer compared)."""
     strategy = model.spec.routing.strategy
-    score = _scorer(state, model, strategy)
+    score = _scorer(state, model, strategy, kind)
     passed_over = 0 < len(open_slots) < len(candidates)
     pick_id = pick.id if pick is not None else None
     rows: list[Candidate] = []
@@ -116,7 +119,9 @@ def decide(
     return Decision(model.name, strategy, pick_id, tuple(rows))
 
 
-def _scorer(state: RoutingState, model: ModelRoute, strategy: str) -> Callable[[Deployment], float | None]:
+def _scorer(
+    state: RoutingState, model: ModelRoute, strategy: str, kind: LatencyKind
+) -> Callable[[Deployment], float | None]:
     """What ``strategy`` ranks a deployment by (unrounded: rounding waits for the record)."""
     load = state.load
     if strategy == "round-robin":
@@ -129,7 +134,7 @@ def _scorer(state: RoutingState, model: ModelRoute, strategy: str) -> Callable[[
         balancer = state.balancer(model)
         if isinstance(balancer, CostAware):
             return balancer.price
-    return lambda d: load.cost(d.id) / d.weight * 1000.0
+    return lambda d: load.cost(d.id, kind) / d.weight * 1000.0
 
 
 def _no_score(deployment: Deployment) -> float | None:

@@ -112,30 +112,29 @@ class LatencyModel:
         self._min_samples = min_samples
         self._clock = clock
 
-    def observe(self, sample: LatencySample) -> float | None:
-        """Add a sample; return how many times slower than its baseline its bucket now runs (None
-        until the bucket has ``min_samples`` samples)."""
+    def observe(self, sample: LatencySample) -> None:
+        """Add a sample to its bucket."""
+        self._add(sample)
+
+    def judge(self, sample: LatencySample) -> Judgement:
+        """Add ``sample`` and say how slow it was for its shape: its bucket's moving average over its
+        baseline (None until the bucket has ``min_samples`` samples), and the seconds it took beyond
+        what its shape takes at the baseline."""
+        bucket = self._add(sample)
+        baseline = bucket.baseline
+        if bucket.samples < self._min_samples or not 0 < baseline < math.inf:
+            return Judgement(sample, None, 0.0)
+        expected = baseline * (sample.size + 1) if sample.kind == "answer" else baseline
+        return Judgement(sample, bucket.average / baseline, max(0.0, sample.seconds - expected))
+
+    def _add(self, sample: LatencySample) -> _Bucket:
         key = (sample.kind, _size_class(sample.size))
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(now)
         bucket.add(sample.value, now, self._smoothing, self._window_s)
-        if bucket.samples < self._min_samples or bucket.baseline <= 0:
-            return None
-        return bucket.average / bucket.baseline
-
-    def judge(self, sample: LatencySample) -> Judgement:
-        """Observe ``sample`` and say how slow it was for its shape."""
-        ratio = self.observe(sample)
-        return Judgement(sample, ratio, self.excess_seconds(sample))
-
-    def expected(self, kind: LatencyKind, size: int) -> float | None:
-        """Seconds a call of this kind and size takes at the deployment's recent best, if known."""
-        bucket = self._buckets.get((kind, _size_class(size)))
-        if bucket is None or bucket.samples < self._min_samples or math.isinf(bucket.baseline):
-            return None
-        return bucket.baseline * (size + 1) if kind == "answer" else bucket.baseline
+        return bucket
 
     def recent(self, kind: LatencyKind, size: int | None) -> float | None:
         """Seconds a call of this kind and size has been taking lately (its bucket's moving average;
@@ -158,8 +157,3 @@ class LatencyModel:
         target = _size_class(size)
         _, bucket = min(known, key=lambda item: abs(item[0] - target))
         return bucket.average * (size + 1) if kind == "answer" else bucket.average
-
-    def excess_seconds(self, sample: LatencySample) -> float:
-        """How many seconds longer than the baseline for its shape ``sample`` took (0 if unknown)."""
-        expected = self.expected(sample.kind, sample.size)
-        return 0.0 if expected is None else max(0.0, sample.seconds - expected)

@@ -199,18 +199,22 @@ class Router:
             if deployment is None:
                 return None
             body = continuation_body(ctx.body, partial, tokens)
-            provider = self._providers[deployment.provider]
-            current = await run_attempt(ctx, model, deployment, provider, self.state, self._tracer, body=body)
+            current = await self._attempt(ctx, model, deployment, body=body)
             ctx.deployment = deployment
             return current.stream
 
         return restart
 
     def _attempt(
-        self, ctx: RequestContext, model: ModelRoute, deployment: Deployment, stall: Stall | None = None
+        self,
+        ctx: RequestContext,
+        model: ModelRoute,
+        deployment: Deployment,
+        stall: Stall | None = None,
+        body: dict[str, Any] | None = None,
     ) -> Coroutine[Any, Any, Reply]:
         provider = self._providers[deployment.provider]
-        return run_attempt(ctx, model, deployment, provider, self.state, self._tracer, stall)
+        return run_attempt(ctx, model, deployment, provider, self.state, self._tracer, stall, body)
 
     def _hedge_delay(self, ctx: RequestContext, model: ModelRoute, deployment: Deployment) -> float | None:
         """How long the first attempt runs alone: ``stall_factor`` times what requests of its shape
@@ -254,7 +258,9 @@ class Router:
             verdicts[choice.id] = "probe_busy"
             candidates.remove(choice)
             choice = None
-        ctx.decisions.append(decide(state, model, choice, candidates, open_slots, verdicts))
+        ctx.decisions.append(
+            decide(state, model, choice, candidates, open_slots, verdicts, hints.latency_kind)
+        )
         return choice
 
     @staticmethod
