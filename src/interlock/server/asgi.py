@@ -13,6 +13,8 @@ import orjson
 from interlock.core.errors import BodyTooLarge, InvalidRequest
 
 __all__ = [
+    "DISCONNECT_WATCH",
+    "DisconnectWatch",
     "Message",
     "Receive",
     "Scope",
@@ -141,14 +143,42 @@ async def send_bytes(
     await send({"type": "http.response.body", "body": body})
 
 
-async def cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[None]]) -> bool:
+DISCONNECT_WATCH = "interlock.disconnect"
+"""Scope key of the request's :class:`DisconnectWatch`, where the server provides one."""
+
+
+class DisconnectWatch:
+    """Told by the connection when its client goes away; cancels the task serving the request.
+
+    The gateway's own HTTP protocol (``server/edge.py``) puts one in every request's scope, so that
+    noticing a disconnect costs nothing per request: no watcher task reading ``receive``.
+    """
+
+    __slots__ = ("fired", "task")
+
+    def __init__(self) -> None:
+        self.fired = False
+        self.task: asyncio.Task[Any] | None = None
+
+    def fire(self) -> None:
+        if not self.fired:
+            self.fired = True
+            if self.task is not None:
+                self.task.cancel()
+
+
+async def cancel_on_disconnect(scope: Scope, receive: Receive, work: Callable[[], Awaitable[None]]) -> bool:
     """Run ``work`` in the current task; cancel it if the client disconnects first.
 
-    Returns False when the client went away. Runs in the current task (one watcher task, not two)
-    because this sits on every request's path.
+    Returns False when the client went away. Runs in the current task because this sits on every
+    request's path; where the server gives no :class:`DisconnectWatch`, one watcher task reads
+    ``receive`` for the disconnect.
     """
     task = asyncio.current_task()
     assert task is not None
+    watch = scope.get(DISCONNECT_WATCH)
+    if isinstance(watch, DisconnectWatch):
+        return await _watched(watch, task, work)
     running = True
 
     def on_disconnect(watcher: asyncio.Task[None]) -> None:
@@ -167,6 +197,23 @@ async def cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[No
     finally:
         running = False
         watcher.cancel()
+
+
+async def _watched(
+    watch: DisconnectWatch, task: asyncio.Task[Any], work: Callable[[], Awaitable[None]]
+) -> bool:
+    if watch.fired:
+        return False
+    watch.task = task
+    try:
+        await work()
+        return True
+    except asyncio.CancelledError:
+        if watch.fired and task.uncancel() == 0:
+            return False
+        raise
+    finally:
+        watch.task = None
 
 
 async def _wait_disconnect(receive: Receive) -> None:

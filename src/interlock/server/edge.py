@@ -12,6 +12,8 @@ time and size limits that uvicorn does not have.
   already holds); they count against the same limits.
 - **Too many connections.** Connections accepted beyond ``max_connections`` get a 503 and are
   closed at once, before a byte of theirs is read.
+- **Clients that go away.** Every request's scope carries a ``DisconnectWatch``; a lost connection
+  fires it, which cancels the task serving the request (no watcher task per request).
 - **Unread bodies.** When the app answered before reading a body (a 401, a 413), the rest of the
   body is read and thrown away — up to ``DRAIN_BYTES``, then the connection is closed. Reading a
   little first lets the client see the answer; closing at once would make many clients report a
@@ -34,6 +36,7 @@ from uvicorn.server import ServerState
 
 from interlock.config.schema import ServerSpec
 from interlock.core.errors import GatewayError, InvalidRequest, ServiceUnavailable
+from interlock.server.asgi import DISCONNECT_WATCH, DisconnectWatch
 from interlock.server.errors import error_body
 
 __all__ = ["DRAIN_BYTES", "EDGE_STATE_KEY", "EdgeLimits", "EdgeProtocol", "uvicorn_options"]
@@ -111,6 +114,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._body_fed = 0
         self._idle_bytes = 0
         self._drained = 0
+        self._watches: list[DisconnectWatch] = []
+        """Of the requests read on this connection whose answers are not complete."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -122,6 +127,17 @@ class EdgeProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
         super().connection_lost(exc)
+        self._fire_watches()
+
+    def _fire_watches(self) -> None:
+        watches, self._watches = self._watches, []
+        for watch in watches:
+            watch.fire()
+
+    def on_response_complete(self) -> None:
+        if self._watches:
+            self._watches.pop(0)  # answers complete in the order their requests came
+        super().on_response_complete()
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
@@ -171,6 +187,9 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        watch = DisconnectWatch()
+        self.scope[DISCONNECT_WATCH] = watch  # type: ignore[literal-required]
+        self._watches.append(watch)
         self._in_headers = True
         self._header_bytes = 0
         self._header_count = 0
@@ -253,6 +272,7 @@ class EdgeProtocol(HttpToolsProtocol):
             self.cycle.disconnected = True  # anything the app still sends is dropped
             self.cycle.message_event.set()
         self.transport.close()
+        self._fire_watches()
 
     def _may_answer(self) -> bool:
         if self.pipeline:

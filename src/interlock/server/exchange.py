@@ -98,7 +98,7 @@ class Exchange:
         except asyncio.CancelledError:
             return
         self._fill(ctx, scope, api_key, client_id, principal)
-        await cancel_on_disconnect(receive, lambda: self._serve(ctx, send))
+        await cancel_on_disconnect(scope, receive, lambda: self._serve(ctx, send))
 
     async def _refuse(self, scope: Scope, send: Send, err: GatewayError, ids: _Ids, key: str | None) -> None:
         """Answer a request refused from its headers, body unread, through the chain (whose auth
