@@ -214,6 +214,9 @@ class ConcurrencySpec(_Strict):
     shed_tolerance: float = Field(1.8, gt=1)
     """While a deployment's limiter refuses requests anyway, it keeps those it admits within this
     multiple of their baseline."""
+    batch_share: float = Field(0.75, gt=0, le=1)
+    """Batch work starts only while fewer than this share of a deployment's limit are in flight: it
+    uses spare capacity, and the rest stays free for interactive bursts."""
 
 
 class SloSpec(_Strict):

@@ -20,6 +20,7 @@ __all__ = [
     "Front",
     "Operation",
     "Principal",
+    "Priority",
     "Reply",
     "RequestContext",
     "Usage",
@@ -31,6 +32,8 @@ CLIENT_CLOSED = 499
 
 Operation = Literal["chat", "embeddings"]
 Front = Literal["openai", "anthropic"]
+Priority = Literal["interactive", "batch"]
+"""A request's class where capacity is short: batch work waits behind every interactive request."""
 Chunk = dict[str, Any]
 """One streamed chunk in OpenAI ``chat.completion.chunk`` shape."""
 Chunks = list[Chunk]
@@ -151,6 +154,7 @@ class RequestContext:
     required_pool: str | None = None
     required_labels: dict[str, str] = field(default_factory=dict)
     wants_usage: bool = False
+    priority: Priority = "interactive"
     received_at: float = field(default_factory=time.perf_counter)
     received_wall: float = field(default_factory=time.time)
     principal: Principal | None = None

@@ -199,7 +199,8 @@ async def run_attempt(
     ctx.begin_wait()
     try:
         try:
-            await state.limiter(model, deployment).acquire()
+            tenant = ctx.principal.key_id if ctx.principal is not None else ""
+            await state.limiter(model, deployment).acquire(tenant, ctx.priority)
         except RateLimited as err:
             state.breaker(model, deployment).release()
             _record(ctx, deployment, err.kind, started, upstream=False)

@@ -13,27 +13,35 @@ answers slower per token than their size explains) and its own 429 / 503 answers
 - **Decrease**: a slow call or an overload answer cuts the limit to 90 % of what was in flight (so a
   limit far above the traffic falls at once to where the trouble began), at most once per latency of
   the call that reported it: the calls already in flight were admitted under the old limit.
-- **Queue**: requests over the limit wait first in, first out, at most ``limit × queue_ratio`` of them
-  and at most ``max_wait_s``; beyond that the answer is a fast 429 with ``Retry-After`` — at
-  saturation a quick "no" beats a slow "yes" for every request behind it. While it refuses
-  requests anyway, the limiter holds those it admits to ``shed_tolerance`` of their baseline.
+- **Queue**: requests over the limit wait in a fair line (:mod:`interlock.routing.fair_queue`: round
+  robin between callers' keys, interactive before batch), at most ``limit × queue_ratio`` of them and
+  at most ``max_wait_s``; beyond that the answer is a fast 429 with ``Retry-After`` — at saturation a
+  quick "no" beats a slow "yes" for every request behind it — and it goes to the key holding most of
+  the line. While it refuses requests anyway, the limiter holds those it admits to
+  ``shed_tolerance`` of their baseline.
+- **Batch work** starts only while fewer than ``batch_share`` × the limit calls are in flight (it
+  uses spare capacity, and the rest of the limit stays free for interactive bursts), and waits
+  behind every interactive request in line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from interlock.core.context import Priority
 from interlock.core.errors import RateLimited
+from interlock.routing.fair_queue import FairQueue
 from interlock.routing.latency import Judgement
 
 __all__ = ["ConcurrencyLimiter", "LimiterPolicy"]
 
 _CALM_S = 5.0
 """After a cut or a refusal, growth stays additive this long."""
+_ALL: tuple[Priority, ...] = ("interactive", "batch")
+_INTERACTIVE: tuple[Priority, ...] = ("interactive",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,8 @@ class LimiterPolicy:
     """While it is refusing requests anyway (its queue full or waits timing out in the last
     second), the limiter keeps those it admits within this multiple of their baseline: at
     saturation a quick "no" for some beats a slow "yes" for all."""
+    batch_share: float = 0.75
+    """Batch work starts only while fewer than this share of the limit are in flight."""
     min_excess_s: float = 0.05
     """And slower by at least this much: against an upstream that answers in a millisecond,
     scheduling jitter is not overload."""
@@ -67,7 +77,7 @@ class ConcurrencyLimiter:
         self.policy = policy
         self.limit = float(min(policy.initial_limit, policy.max_limit))
         self.in_flight = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters = FairQueue()
         self._clock = clock
         self._slow_start = True
         self._quiet_until = 0.0
@@ -88,28 +98,38 @@ class ConcurrencyLimiter:
         cap = min(self.policy.queue_size, max(1, int(self.limit * self.policy.queue_ratio)))
         return max(0, cap - len(self._waiters))
 
-    async def acquire(self) -> None:
-        """Take a slot, waiting in line if needed; raise ``RateLimited`` when overloaded."""
-        if self.in_flight < int(self.limit) and not self._waiters:
+    async def acquire(self, tenant: str = "", priority: Priority = "interactive") -> None:
+        """Take a slot for ``tenant`` (the caller's key), waiting in line if needed; raise
+        ``RateLimited`` when overloaded."""
+        waiters = self._waiters
+        ahead = waiters.waiting("interactive") if priority == "interactive" else len(waiters)
+        if not ahead and self.in_flight < self._cap(priority):
             self.in_flight += 1
             return
         if self.queue_room() <= 0:
+            victim = waiters.make_room_for(priority, tenant)
+            if victim is None:
+                self._refused()
+                raise self._overloaded("its queue is full")
             self._refused()
-            raise self._overloaded("its queue is full")
+            victim.set_exception(self._overloaded("its queue is full"))
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        waiters.push(priority, tenant, waiter)
         try:
             await asyncio.wait_for(waiter, self.policy.max_wait_s)
         except TimeoutError:
             self._refused()
             raise self._overloaded("no slot freed in time") from None
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._release_slot()  # the slot was handed over as we were cancelled
             raise
         finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+            waiters.remove(priority, tenant, waiter)
+
+    def _cap(self, priority: Priority) -> int:
+        limit = int(self.limit)
+        return limit if priority == "interactive" else max(1, int(limit * self.policy.batch_share))
 
     def release(self, judgement: Judgement | None = None, overloaded: bool = False) -> None:
         """Give the slot back, with what the call taught about the deployment's capacity: its latency
@@ -134,8 +154,11 @@ class ConcurrencyLimiter:
 
     def _release_slot(self) -> None:
         self.in_flight -= 1
-        while self._waiters and self.in_flight < int(self.limit):
-            waiter = self._waiters.popleft()
+        while self.in_flight < int(self.limit):
+            classes = _ALL if self.in_flight < self._cap("batch") else _INTERACTIVE
+            waiter = self._waiters.pop(classes)
+            if waiter is None:
+                return
             if not waiter.done():
                 self.in_flight += 1
                 waiter.set_result(None)

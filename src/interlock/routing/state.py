@@ -75,6 +75,7 @@ def limiter_policy(route: ModelRoute, deployment: Deployment) -> LimiterPolicy:
         tolerance=spec.latency_tolerance,
         answer_tolerance=spec.answer_tolerance,
         shed_tolerance=spec.shed_tolerance,
+        batch_share=spec.batch_share,
     )
 
 
