@@ -44,6 +44,7 @@ PUBLIC = {
         "Front",
         "Operation",
         "Principal",
+        "Priority",
         "Reply",
         "RequestContext",
         "Usage",

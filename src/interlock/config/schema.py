@@ -251,6 +251,22 @@ class ModelSpec(_Strict):
     slo: SloSpec = Field(default_factory=SloSpec)
 
 
+class TierSpec(_Strict):
+    """A tiered alias: callers ask for it by name; each request goes to one of three models
+    (docs/governance.md, "Model tiering")."""
+
+    economy: str
+    standard: str
+    premium: str
+    confidence: float = Field(0.6, ge=0, le=1)
+    """A classification less sure than this goes one tier up."""
+    budget_pressure: float = Field(0.8, gt=0, le=10)
+    """When the tightest budget the caller draws on is used beyond this share, one tier down."""
+
+    def model_for(self, tier: str) -> str:
+        return {"economy": self.economy, "standard": self.standard, "premium": self.premium}[tier]
+
+
 class BodyLimits(_Strict):
     """The largest request body each group of routes accepts, in bytes (413 beyond it)."""
 
@@ -392,6 +408,8 @@ class Settings(_Strict):
     providers: dict[str, ProviderSpec] = Field(default_factory=dict)
     pools: dict[str, PoolSpec] = Field(default_factory=dict)
     models: dict[str, ModelSpec] = Field(default_factory=dict)
+    tiers: dict[str, TierSpec] = Field(default_factory=dict)
+    """Tiered aliases by name (``auto: {economy: …, standard: …, premium: …}``)."""
 
     @field_validator("master_key")
     @classmethod
@@ -448,4 +466,18 @@ class Settings(_Strict):
                             f"models.{model_name}.{field_name}[{index}]: '{target}' is not another "
                             f"configured model (known: {known})"
                         )
+        self._tiers_resolve()
         return self
+
+    def _tiers_resolve(self) -> None:
+        chat = sorted(name for name, model in self.models.items() if model.kind == "chat")
+        for alias, spec in self.tiers.items():
+            if alias in self.models:
+                raise ValueError(f"tiers.{alias}: the alias is also a model's name; pick another")
+            for tier in ("economy", "standard", "premium"):
+                target = spec.model_for(tier)
+                if target not in chat:
+                    raise ValueError(
+                        f"tiers.{alias}.{tier}: '{target}' is not a configured chat model "
+                        f"(known: {', '.join(chat) or 'none'})"
+                    )

@@ -163,6 +163,8 @@ class RequestContext:
     decisions: list[Decision] = field(default_factory=list)
     """Each routing decision (candidates, verdicts, pick), in the order they were made."""
     hedged: bool = False
+    tier: dict[str, object] | None = None
+    """For a request to a tiered alias: the alias, tier, model, confidence and reasons."""
     usage: Usage | None = None
     first_token_at: float | None = None
     token_gaps: list[float] = field(default_factory=list)

@@ -45,4 +45,5 @@ def build_snapshot(settings: Settings) -> RoutingSnapshot:
             content_policy_fallbacks=tuple(spec.content_policy_fallbacks),
             spec=spec,
         )
-    return RoutingSnapshot(models=MappingProxyType(models), created=int(time.time()))
+    tiers = MappingProxyType(dict(settings.tiers))
+    return RoutingSnapshot(models=MappingProxyType(models), created=int(time.time()), tiers=tiers)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from interlock.config.schema import DeploymentSpec, ModelSpec
+from interlock.config.schema import DeploymentSpec, ModelSpec, TierSpec
 
 __all__ = ["Deployment", "ModelRoute", "RoutingSnapshot", "SnapshotRef"]
 
@@ -76,6 +76,8 @@ class RoutingSnapshot:
 
     models: Mapping[str, ModelRoute]
     created: int = 0
+    tiers: Mapping[str, TierSpec] = field(default_factory=lambda: MappingProxyType({}))
+    """Tiered aliases (``auto``) by name."""
 
 
 class SnapshotRef:

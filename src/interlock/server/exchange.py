@@ -189,6 +189,8 @@ class Exchange:
             headers.append((b"x-interlock-deployment", ctx.deployment.id.encode()))
         if ctx.attempts:
             headers.append((b"x-interlock-attempts", attempts_header(ctx)))
+        if ctx.tier is not None:
+            headers.append((b"x-interlock-tier", tier_header(ctx.tier)))
         return headers
 
     async def _send_error(self, send: Send, err: GatewayError, ids: _Ids, ctx: RequestContext | None) -> None:
@@ -220,6 +222,11 @@ class _Ids(NamedTuple):
 def attempts_header(ctx: RequestContext) -> bytes:
     """``deployment=outcome:ms`` for each attempt, in order."""
     return ", ".join(f"{a.deployment}={a.outcome}:{a.latency_ms:.1f}ms" for a in ctx.attempts).encode()
+
+
+def tier_header(tier: dict[str, object]) -> bytes:
+    """``x-interlock-tier``: the tier a tiered alias chose, its model and the classifier's confidence."""
+    return f"{tier['tier']}; model={tier['model']}; confidence={tier['confidence']}".encode()
 
 
 async def _aclose(chunks: AsyncIterator[Chunks]) -> None:

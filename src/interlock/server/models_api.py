@@ -20,6 +20,11 @@ def _model_object(route: ModelRoute, created: int) -> dict[str, Any]:
     return {"id": route.name, "object": "model", "created": created, "owned_by": route.owned_by}
 
 
+def _alias_object(alias: str, created: int) -> dict[str, Any]:
+    """A tiered alias: a model name to callers, answered by one of three models."""
+    return {"id": alias, "object": "model", "created": created, "owned_by": "interlock"}
+
+
 class ModelsEndpoint:
     """Lists models, or describes one when the path carries an id."""
 
@@ -44,7 +49,10 @@ class ModelsEndpoint:
         snapshot = self._snapshot.current
         if model_id is None:
             data = [_model_object(route, snapshot.created) for route in snapshot.models.values()]
+            data += [_alias_object(alias, snapshot.created) for alias in snapshot.tiers]
             return {"object": "list", "data": data}
+        if model_id in snapshot.tiers:
+            return _alias_object(model_id, snapshot.created)
         route = snapshot.models.get(model_id)
         if route is None:
             raise ModelNotFound(f"The model '{clip(model_id)}' does not exist.", param="model")

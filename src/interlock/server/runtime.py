@@ -14,6 +14,7 @@ from interlock.gateway.chain import Next, build_chain
 from interlock.gateway.stages.account import AccountStage
 from interlock.gateway.stages.auth import AuthStage
 from interlock.gateway.stages.route import RouteStage
+from interlock.gateway.stages.tier import TierStage
 from interlock.gateway.stages.trace import TraceStage
 from interlock.governance.keys import KeyCache
 from interlock.providers.base import Provider
@@ -77,6 +78,7 @@ class Runtime:
                 AccountStage([self.telemetry.observe, *(t.recorded for t in trace), self._log_request]),
                 *trace,
                 AuthStage(self.keys),
+                TierStage(self.snapshot),
                 RouteStage(self.router),
             ]
         )

@@ -182,4 +182,6 @@ def _timing_extra(ctx: RequestContext) -> dict[str, object]:
         }
     if ctx.hedged:
         extra["hedged"] = True
+    if ctx.tier is not None:
+        extra["tier"] = ctx.tier
     return extra

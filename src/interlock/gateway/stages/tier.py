@@ -1,0 +1,39 @@
+"""``tier``: a request to a tiered alias (``auto``) goes on as a request to the model its tier names.
+
+The classifier and the rules are in :mod:`interlock.governance.tiering`. The choice is kept on the
+request (``ctx.tier``) for the request record and the ``x-interlock-tier`` response header; from
+here on the request is an ordinary request to the chosen model, so its allow-lists, limits,
+budgets and routing are that model's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from interlock.core.context import Reply, RequestContext
+from interlock.gateway.chain import Next
+from interlock.governance.tiering import choose_tier
+from interlock.routing.snapshot import SnapshotRef
+
+__all__ = ["BudgetPressure", "TierStage"]
+
+BudgetPressure = Callable[[RequestContext], float | None]
+"""The share used of the tightest budget a request draws on; None when none applies."""
+
+
+def _no_budgets(ctx: RequestContext) -> float | None:
+    return None
+
+
+class TierStage:
+    def __init__(self, snapshot: SnapshotRef, pressure: BudgetPressure = _no_budgets) -> None:
+        self._snapshot = snapshot
+        self._pressure = pressure
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> Reply:
+        spec = self._snapshot.current.tiers.get(ctx.model)
+        if spec is not None and ctx.operation == "chat":
+            choice = choose_tier(ctx.model, spec, ctx.body, self._pressure(ctx))
+            ctx.tier = choice.as_json()
+            ctx.model = choice.model
+        return await call_next(ctx)
