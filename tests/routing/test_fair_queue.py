@@ -17,7 +17,7 @@ def _futures(count: int) -> list[asyncio.Future[None]]:
     return [loop.create_future() for _ in range(count)]
 
 
-async def test_slots_go_round_robin_between_keys() -> None:
+async def test_among_keys_holding_no_slot_the_turn_goes_round_robin() -> None:
     line = FairQueue()
     heavy, light = _futures(4), _futures(2)
     for f in heavy:
@@ -25,7 +25,14 @@ async def test_slots_go_round_robin_between_keys() -> None:
     for f in light:
         line.push("interactive", "light", f)
     order = [line.pop() for _ in range(6)]
-    assert order == [heavy[0], light[0], heavy[1], light[1], heavy[2], heavy[3]]
+    assert order == [
+        (heavy[0], "heavy"),
+        (light[0], "light"),
+        (heavy[1], "heavy"),
+        (light[1], "light"),
+        (heavy[2], "heavy"),
+        (heavy[3], "heavy"),
+    ]
     assert line.pop() is None and len(line) == 0
 
 
@@ -35,9 +42,9 @@ async def test_interactive_waiters_leave_before_batch_waiters() -> None:
     for f in batch:
         line.push("batch", "nightly", f)
     line.push("interactive", "app", interactive[0])
-    assert line.pop() is interactive[0]
+    assert line.pop() == (interactive[0], "app")
     assert line.pop(("interactive",)) is None  # batch waiters stay when only interactive may go
-    assert line.pop() is batch[0]
+    assert line.pop() == (batch[0], "nightly")
 
 
 async def test_a_full_line_takes_the_place_of_the_heaviest_keys_newest() -> None:
@@ -103,12 +110,33 @@ async def test_a_flooding_key_gets_the_429s_and_the_light_key_the_next_slot() ->
     with pytest.raises(RateLimited, match="queue is full"):
         await flood[1]
     assert limiter.queued == 2 and limiter.rejected == 1
-    limiter.release()
+    limiter.release(tenant="flood")
     await _settle()
-    assert flood[0].done() and not light.done()  # first in turn: the flood key's oldest
-    limiter.release()
-    assert await asyncio.wait_for(light, 1) == "light"
+    # the light key holds no slot, the flooding key still holds one: the light key goes first
+    assert light.done() and not flood[0].done()
+    limiter.release(tenant="flood")
+    assert await asyncio.wait_for(flood[0], 1) == "flood"
     assert limiter.in_flight == 2 and limiter.queued == 0
+
+
+async def test_a_freed_slot_goes_to_the_waiting_key_with_the_fewest_in_flight() -> None:
+    line = FairQueue()
+    busy, idle = _futures(1), _futures(1)
+    line.push("interactive", "busy", busy[0])
+    line.push("interactive", "idle", idle[0])
+    assert line.pop(holding={"busy": 5, "idle": 1}) == (idle[0], "idle")
+    assert line.pop(holding={"busy": 5}) == (busy[0], "busy")
+
+
+async def test_a_full_line_refuses_the_key_with_most_in_flight_even_when_it_waits_least() -> None:
+    line = FairQueue()
+    heavy, light = _futures(1), _futures(2)
+    line.push("interactive", "heavy", heavy[0])
+    for f in light:
+        line.push("interactive", "light", f)
+    holding = {"heavy": 10, "light": 1}
+    assert line.make_room_for("interactive", "other", holding) is heavy[0]
+    assert line.make_room_for("interactive", "heavy", holding) is None
 
 
 async def test_a_key_alone_is_refused_when_its_line_is_full() -> None:

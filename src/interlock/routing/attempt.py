@@ -50,12 +50,16 @@ class _Settlement:
         "_latency",
         "_limiter",
         "_load",
+        "_tenant",
         "_ticket",
         "done",
         "judgement",
     )
 
-    def __init__(self, state: RoutingState, model: ModelRoute, deployment: Deployment, ticket: int) -> None:
+    def __init__(
+        self, state: RoutingState, model: ModelRoute, deployment: Deployment, ticket: int, tenant: str
+    ) -> None:
+        self._tenant = tenant
         self._breaker = state.breaker(model, deployment)
         self._limiter = state.limiter(model, deployment)
         self._latency = state.latency(deployment)
@@ -87,7 +91,7 @@ class _Settlement:
         # the balancers learn it at once; the limiter and the baselines do not: a lower bound is
         # no measurement, and a hedge must never shrink capacity
         self._load.observe(self._deployment, sample)
-        self._limiter.release()
+        self._limiter.release(tenant=self._tenant)
         self._breaker.record(True, slow=True)
 
     def success(self, sample: LatencySample | None = None) -> None:
@@ -98,7 +102,7 @@ class _Settlement:
             self.judgement = self._latency.judge(sample)
             self._load.observe(self._deployment, sample)
         judgement = self.judgement
-        self._limiter.release(judgement)
+        self._limiter.release(judgement, tenant=self._tenant)
         self._breaker.record(True, slow=judgement is not None and self._breaker.is_slow(judgement))
 
     def failure(self, err: GatewayError) -> None:
@@ -106,18 +110,18 @@ class _Settlement:
             return
         if classify(err) == "retry":
             self._load.observe_failure(self._deployment, err.retry_after)
-            self._limiter.release(overloaded=err.status in (429, 503))
+            self._limiter.release(overloaded=err.status in (429, 503), tenant=self._tenant)
             self._breaker.record(False)
             if isinstance(err, UpstreamConnectError):
                 self._breaker.trip()  # connection refused: no need to wait for more evidence
         else:  # the upstream answered; the request was at fault
-            self._limiter.release()
+            self._limiter.release(tenant=self._tenant)
             self._breaker.record(True)
 
     def abandon(self) -> None:
         if not self._finish():
             return
-        self._limiter.release()
+        self._limiter.release(tenant=self._tenant)
         self._breaker.release()
 
     def _finish(self) -> bool:
@@ -209,7 +213,7 @@ async def run_attempt(
         # what the request is, for the latency judgements: measured once, timed at each use
         shape = latency_sample(ctx, 0.0, None)
         due = first_byte_due(ctx, state.latency(deployment), _STALL_FACTOR, shape)
-        settle = _Settlement(state, model, deployment, state.load.start(deployment.id, due))
+        settle = _Settlement(state, model, deployment, state.load.start(deployment.id, due), tenant)
         called = time.perf_counter()
         try:
             reply = await _call(ctx, model, deployment, provider, span, body or ctx.body)

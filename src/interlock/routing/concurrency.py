@@ -13,12 +13,14 @@ answers slower per token than their size explains) and its own 429 / 503 answers
 - **Decrease**: a slow call or an overload answer cuts the limit to 90 % of what was in flight (so a
   limit far above the traffic falls at once to where the trouble began), at most once per latency of
   the call that reported it: the calls already in flight were admitted under the old limit.
-- **Queue**: requests over the limit wait in a fair line (:mod:`interlock.routing.fair_queue`: round
-  robin between callers' keys, interactive before batch), at most ``limit × queue_ratio`` of them and
-  at most ``max_wait_s``; beyond that the answer is a fast 429 with ``Retry-After`` — at saturation a
-  quick "no" beats a slow "yes" for every request behind it — and it goes to the key holding most of
-  the line. While it refuses requests anyway, the limiter holds those it admits to
-  ``shed_tolerance`` of their baseline.
+- **Queue**: requests over the limit wait in a fair line (:mod:`interlock.routing.fair_queue`: a
+  freed slot goes to the waiting key with the fewest calls in flight; interactive before batch), at
+  most ``limit × queue_ratio`` of them and at most ``max_wait_s``; beyond that the answer is a fast
+  429 with ``Retry-After`` — at saturation a quick "no" beats a slow "yes" for every request behind
+  it — and it goes to the key holding most of the deployment. A key that holds less than another
+  may wait beyond that length (up to ``queue_size``): it is not the one causing the crowd.
+  While it refuses requests anyway, the limiter holds those it admits to ``shed_tolerance`` of their
+  baseline.
 - **Batch work** starts only while fewer than ``batch_share`` × the limit calls are in flight (it
   uses spare capacity, and the rest of the limit stays free for interactive bursts), and waits
   behind every interactive request in line.
@@ -78,6 +80,8 @@ class ConcurrencyLimiter:
         self.limit = float(min(policy.initial_limit, policy.max_limit))
         self.in_flight = 0
         self._waiters = FairQueue()
+        self._holding: dict[str, int] = {}
+        """Calls in flight per tenant (only tenants with some)."""
         self._clock = clock
         self._slow_start = True
         self._quiet_until = 0.0
@@ -105,14 +109,16 @@ class ConcurrencyLimiter:
         ahead = waiters.waiting("interactive") if priority == "interactive" else len(waiters)
         if not ahead and self.in_flight < self._cap(priority):
             self.in_flight += 1
+            self._holding[tenant] = self._holding.get(tenant, 0) + 1
             return
         if self.queue_room() <= 0:
-            victim = waiters.make_room_for(priority, tenant)
-            if victim is None:
+            victim = waiters.make_room_for(priority, tenant, self._holding)
+            if victim is not None:
+                self._refused()
+                victim.set_exception(self._overloaded("its queue is full"))
+            elif not self._not_the_crowd(tenant) or len(waiters) >= self.policy.queue_size:
                 self._refused()
                 raise self._overloaded("its queue is full")
-            self._refused()
-            victim.set_exception(self._overloaded("its queue is full"))
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters.push(priority, tenant, waiter)
         try:
@@ -122,21 +128,28 @@ class ConcurrencyLimiter:
             raise self._overloaded("no slot freed in time") from None
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                self._release_slot()  # the slot was handed over as we were cancelled
+                self._release_slot(tenant)  # the slot was handed over as we were cancelled
             raise
         finally:
             waiters.remove(priority, tenant, waiter)
+
+    def _not_the_crowd(self, tenant: str) -> bool:
+        """Whether another tenant has more calls in flight on the deployment than ``tenant``: then
+        ``tenant`` may wait beyond the line's usual length (up to ``queue_size``), since it is not the
+        one causing the crowd; freed slots go to it first."""
+        own = self._holding.get(tenant, 0)
+        return any(count > own for name, count in self._holding.items() if name != tenant)
 
     def _cap(self, priority: Priority) -> int:
         limit = int(self.limit)
         return limit if priority == "interactive" else max(1, int(limit * self.policy.batch_share))
 
-    def release(self, judgement: Judgement | None = None, overloaded: bool = False) -> None:
-        """Give the slot back, with what the call taught about the deployment's capacity: its latency
-        judged against its shape (None when it says nothing), or an overload answer."""
+    def release(self, judgement: Judgement | None = None, overloaded: bool = False, tenant: str = "") -> None:
+        """Give ``tenant``'s slot back, with what the call taught about the deployment's capacity: its
+        latency judged against its shape (None when it says nothing), or an overload answer."""
         if self.policy.adaptive and (judgement is not None or overloaded):
             self._adapt(judgement, overloaded)
-        self._release_slot()
+        self._release_slot(tenant)
 
     def is_slow(self, judgement: Judgement) -> bool:
         """Whether a call's latency says the deployment is over its capacity."""
@@ -152,15 +165,23 @@ class ConcurrencyLimiter:
         self.rejected += 1
         self._shedding_until = self._clock() + 1.0
 
-    def _release_slot(self) -> None:
+    def _release_slot(self, tenant: str) -> None:
         self.in_flight -= 1
+        holding = self._holding
+        left = holding.get(tenant, 0) - 1
+        if left > 0:
+            holding[tenant] = left
+        else:
+            holding.pop(tenant, None)
         while self.in_flight < int(self.limit):
             classes = _ALL if self.in_flight < self._cap("batch") else _INTERACTIVE
-            waiter = self._waiters.pop(classes)
-            if waiter is None:
+            found = self._waiters.pop(classes, holding)
+            if found is None:
                 return
+            waiter, owner = found
             if not waiter.done():
                 self.in_flight += 1
+                holding[owner] = holding.get(owner, 0) + 1
                 waiter.set_result(None)
 
     def _adapt(self, judgement: Judgement | None, overloaded: bool) -> None:

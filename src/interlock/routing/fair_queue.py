@@ -1,27 +1,30 @@
 """The line in front of a deployment's concurrency limit: fair between callers, interactive first.
 
 Waiters are grouped by priority class (interactive before batch) and, within a class, by tenant
-(the caller's key). A freed slot goes to the first tenant in turn of the highest class that has
-anyone waiting, and that tenant goes to the back of the turn — round robin, so a key with a hundred
-requests in line gets one slot for each one the other keys get, and a key with one request waiting
-never waits behind another key's hundred.
+(the caller's key). A freed slot goes, in the highest class that has anyone waiting, to the tenant
+with the fewest calls in flight on the deployment (max-min fairness; among equals, the one whose
+turn it is, and it goes to the back of the turn). So a key that holds most of a deployment's slots
+gets a freed one only when no other key is waiting, and a key with one request waiting never waits
+behind another key's hundred.
 
-When the line is full, the newcomer is not simply refused: the tenant holding the most places (in
-the lowest class first) gives up its newest one, unless that would leave it with fewer than the
-newcomer's tenant. A key that floods a model therefore receives the 429s its flood causes, not the
-keys beside it.
+When the line is full, the newcomer is not simply refused: the tenant with the most calls in flight
+and waiting (in the lowest class first) gives up its newest place — if it is also the one holding
+most of the deployment, and unless that would leave it with fewer than the newcomer's tenant. A key
+that floods a model therefore receives the 429s its flood causes, not the keys beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Mapping
 
 from interlock.core.context import Priority
 
 __all__ = ["FairQueue"]
 
 _CLASSES: tuple[Priority, ...] = ("interactive", "batch")
+_NONE: Mapping[str, int] = {}
 
 
 class FairQueue:
@@ -42,6 +45,14 @@ class FairQueue:
         """How many wait in class ``priority``."""
         return self._counts[priority]
 
+    def waiting_of(self, priority: Priority, tenant: str) -> int:
+        """How many of ``tenant``'s requests wait in class ``priority``."""
+        return len(self._lines[priority].get(tenant, ()))
+
+    def tenants(self) -> set[str]:
+        """Every tenant with someone waiting."""
+        return {tenant for line in self._lines.values() for tenant in line}
+
     def push(self, priority: Priority, tenant: str, waiter: asyncio.Future[None]) -> None:
         line = self._lines[priority].get(tenant)
         if line is None:
@@ -50,20 +61,24 @@ class FairQueue:
         self._size += 1
         self._counts[priority] += 1
 
-    def pop(self, classes: tuple[Priority, ...] = _CLASSES) -> asyncio.Future[None] | None:
-        """The next waiter in turn among ``classes`` (highest class first), or None."""
+    def pop(
+        self, classes: tuple[Priority, ...] = _CLASSES, holding: Mapping[str, int] = _NONE
+    ) -> tuple[asyncio.Future[None], str] | None:
+        """The next waiter among ``classes`` (highest class first) and its tenant: of the tenant with
+        the fewest calls in flight (``holding``), the first in turn among equals; None if nobody
+        waits."""
         for priority in classes:
             tenants = self._lines[priority]
             if not tenants:
                 continue
-            tenant = next(iter(tenants))
+            tenant = min(tenants, key=lambda name: holding.get(name, 0)) if holding else next(iter(tenants))
             line = tenants.pop(tenant)
             waiter = line.popleft()
             if line:
                 tenants[tenant] = line  # to the back of the turn
             self._size -= 1
             self._counts[priority] -= 1
-            return waiter
+            return waiter, tenant
         return None
 
     def remove(self, priority: Priority, tenant: str, waiter: asyncio.Future[None]) -> None:
@@ -77,20 +92,29 @@ class FairQueue:
         if not line:
             del self._lines[priority][tenant]
 
-    def make_room_for(self, priority: Priority, tenant: str) -> asyncio.Future[None] | None:
+    def make_room_for(
+        self, priority: Priority, tenant: str, holding: Mapping[str, int] = _NONE
+    ) -> asyncio.Future[None] | None:
         """Take out the waiter that should give its place to a newcomer from ``tenant``: the newest of
-        the tenant with the most places in the lowest class below or at ``priority``. None when
-        nobody holds more places than fairness allows (the newcomer is the one to refuse)."""
+        the tenant with the most calls in flight (``holding``) and waiting, in the lowest class below
+        or at ``priority``. None when nobody holds more than fairness allows (the newcomer is the
+        one to refuse)."""
         rank = _CLASSES.index(priority)
         for victim_class in reversed(_CLASSES[rank:]):
             tenants = self._lines[victim_class]
             if not tenants:
                 continue
-            heaviest = max(tenants, key=lambda name: len(tenants[name]))
-            if victim_class == priority:
-                own = len(tenants.get(tenant, ()))
-                if heaviest == tenant or len(tenants[heaviest]) <= own + 1:
-                    return None
+
+            def share(name: str, tenants: dict[str, deque[asyncio.Future[None]]] = tenants) -> int:
+                return holding.get(name, 0) + len(tenants.get(name, ()))
+
+            heaviest = max(tenants, key=share)
+            if victim_class == priority and (
+                heaviest == tenant
+                or share(heaviest) <= share(tenant) + 1
+                or share(heaviest) < max(holding.values(), default=0)  # not the one holding most
+            ):
+                return None
             line = tenants[heaviest]
             waiter = line.pop()
             if not line:
