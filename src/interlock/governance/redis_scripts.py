@@ -40,10 +40,12 @@ local function sweep(h, z, now)
   redis.call('ZREM', z, unpack(gone))
   if total ~= 0 then redis.call('HINCRBY', h, 'reserved', string.format('%d', -total)) end
 end
-local function expire(h, z, at)
+-- relative to the caller's clock, not Redis's: the two may differ, and the caller's decides periods
+local function expire(h, z, at, now)
   if at ~= '' then
-    redis.call('PEXPIREAT', h, at)
-    redis.call('PEXPIREAT', z, at)
+    local ttl = string.format('%d', math.max(tonumber(at) - tonumber(now), 1000))
+    redis.call('PEXPIRE', h, ttl)
+    redis.call('PEXPIRE', z, ttl)
   end
 end
 """
@@ -73,7 +75,7 @@ for i = 1, n do
   redis.call('HSET', h, 'r:' .. rid, ARGV[3])
   redis.call('HINCRBY', h, 'reserved', ARGV[3])
   redis.call('ZADD', z, expiry, rid)
-  expire(h, z, ARGV[4 + 3 * (i - 1) + 3])
+  expire(h, z, ARGV[4 + 3 * (i - 1) + 3], now)
 end
 return {1, 0, unpack(used)}
 """,
@@ -105,7 +107,7 @@ for i = 1, #KEYS / 2 do
       fired[#fired + 1] = pct
     end
   end
-  expire(h, z, ARGV[3 + 2 * i - 1])
+  expire(h, z, ARGV[3 + 2 * i - 1], now)
   settled[i], crossed[i] = total, table.concat(fired, ',')
 end
 return {settled, crossed}
