@@ -73,6 +73,13 @@ class FallbackCounters:
         self._latest_ms = 0
         self._reconnect: asyncio.Task[None] | None = None
 
+    async def start(self) -> None:
+        """Load the scripts; an unreachable Redis starts the process on the fallback."""
+        try:
+            await self.primary.load_scripts()
+        except CountersUnavailable as exc:
+            self._trip(exc)
+
     # -- the switch ------------------------------------------------------------------------------
 
     def _trip(self, exc: CountersUnavailable) -> None:
