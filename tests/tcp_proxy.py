@@ -1,4 +1,4 @@
-"""A loopback TCP forwarder that a test can cut, to make a real server (PostgreSQL) vanish."""
+"""A loopback TCP forwarder that a test can cut, to make a real server (PostgreSQL, Redis) vanish."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ class TcpProxy:
     """Forward ``127.0.0.1:<port>`` to ``target``; :meth:`cut` drops every connection and stops
     accepting new ones, as a dead server or a network partition would."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.port = free_port()
+    def __init__(self, target_host: str, target_port: int, port: int | None = None) -> None:
+        self.port = port or free_port()
         self._target = (target_host, target_port)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

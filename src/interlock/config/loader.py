@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from interlock.config.governance import BudgetRuleSpec, BudgetsSpec, LimitRuleSpec, LimitsSpec, RedisSpec
 from interlock.config.schema import (
     DeploymentSpec,
     LoggingSpec,
@@ -213,6 +214,11 @@ def _collect_places() -> dict[str, list[str]]:
         ("models.<name>", ModelSpec),
         ("models.<name>.deployments[]", DeploymentSpec),
         ("models.<name>.deployments[].price", Price),
+        ("redis", RedisSpec),
+        ("budgets", BudgetsSpec),
+        ("budgets.rules[]", BudgetRuleSpec),
+        ("limits", LimitsSpec),
+        ("limits.rules[]", LimitRuleSpec),
     ]
     for section, model in sections:
         for name in model.model_fields:

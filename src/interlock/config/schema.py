@@ -9,17 +9,21 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from interlock.config.governance import BudgetsSpec, LimitsSpec, RedisSpec
 from interlock.config.secrets import hash_secret, is_sha256_hex, mask_url_password, master_key_problem
 from interlock.core.headers import header_problem
 
 __all__ = [
     "BodyLimits",
+    "BudgetsSpec",
     "DeploymentSpec",
+    "LimitsSpec",
     "LoggingSpec",
     "ModelSpec",
     "PoolSpec",
     "Price",
     "ProviderSpec",
+    "RedisSpec",
     "ServerSpec",
     "Settings",
     "TelemetrySpec",
@@ -410,6 +414,10 @@ class Settings(_Strict):
     models: dict[str, ModelSpec] = Field(default_factory=dict)
     tiers: dict[str, TierSpec] = Field(default_factory=dict)
     """Tiered aliases by name (``auto: {economy: …, standard: …, premium: …}``)."""
+    redis: RedisSpec | None = None
+    """Shared counters (limits, budgets, deployment state); unset: counted on this machine."""
+    budgets: BudgetsSpec = Field(default_factory=BudgetsSpec)
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
 
     @field_validator("master_key")
     @classmethod
