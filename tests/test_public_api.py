@@ -19,6 +19,7 @@ PUBLIC = {
     "interlock.core.errors": {
         "AuthenticationFailed",
         "BodyTooLarge",
+        "BudgetExceeded",
         "GatewayError",
         "InvalidRequest",
         "ModelNotFound",
@@ -42,6 +43,7 @@ PUBLIC = {
         "Chunks",
         "DeploymentInfo",
         "Front",
+        "Hold",
         "Operation",
         "Principal",
         "Priority",

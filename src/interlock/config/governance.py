@@ -127,6 +127,12 @@ class BudgetsSpec(_Strict):
     """No single request may cost more than this (its maximum cost, before it runs)."""
     key_max_request_usd: dict[str, float] = Field(default_factory=dict)
     """The same cap per API key id, replacing ``max_request_usd`` for that key."""
+    default_output_tokens: int = Field(4096, ge=1, le=10_000_000)
+    """A request that sets no ``max_tokens`` (and whose model has no ``context_window``) is reserved
+    for this many output tokens."""
+    throttle_per_min: int = Field(6, ge=1, le=1_000_000)
+    """Past the limit of a budget whose action is ``throttle``: requests per minute still let
+    through, per budget and subject (counted, not blocked)."""
     rules: list[BudgetRuleSpec] = Field(default_factory=list)
 
     @field_validator("thresholds_pct")

@@ -18,6 +18,7 @@ __all__ = [
     "Chunks",
     "DeploymentInfo",
     "Front",
+    "Hold",
     "Operation",
     "Principal",
     "Priority",
@@ -87,6 +88,16 @@ class DeploymentInfo(Protocol):
     def pool(self) -> str | None: ...
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         """USD cost of one request at this deployment's prices."""
+        ...
+
+
+class Hold(Protocol):
+    """Something a request took before it ran — a rate-limit slot, a budget reservation — to be
+    settled with what the request really used once it is over."""
+
+    def finish(self, ctx: RequestContext, cost_usd: float) -> None:
+        """Settle, now that ``ctx`` is over and cost ``cost_usd``; never blocks or raises (the
+        work may run in the background)."""
         ...
 
 
@@ -163,6 +174,13 @@ class RequestContext:
     decisions: list[Decision] = field(default_factory=list)
     """Each routing decision (candidates, verdicts, pick), in the order they were made."""
     hedged: bool = False
+    max_cost: tuple[int, int, int] | None = None
+    """The request's estimated prompt tokens, most output tokens and most cost (micro-dollars), once
+    a governance stage has worked it out (``governance.estimate``)."""
+    holds: list[Hold] = field(default_factory=list)
+    """What governance stages took for this request, settled when it is recorded."""
+    reply_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """Headers stages add to the answer, error or not (``x-ratelimit-*``)."""
     tier: dict[str, object] | None = None
     """For a request to a tiered alias: the alias, tier, model, confidence and reasons."""
     usage: Usage | None = None

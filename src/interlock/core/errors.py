@@ -15,6 +15,7 @@ errors (aiohttp, SQLAlchemy, pydantic …) are converted once, where they enter,
     ├── ModelNotFound                  404 invalid_request_error / model_not_found
     ├── NotFound                       404 not_found_error
     ├── RateLimited                    429 rate_limit_error           (retryable, Retry-After)
+    │   └── BudgetExceeded             429 insufficient_quota / budget_exceeded
     ├── ServiceUnavailable             503 service_unavailable        (retryable)
     └── UpstreamError                  502 upstream_error             (retryable)
         ├── UpstreamConnectError       503 upstream_unavailable       (retryable)
@@ -30,6 +31,7 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationFailed",
     "BodyTooLarge",
+    "BudgetExceeded",
     "GatewayError",
     "InvalidRequest",
     "ModelNotFound",
@@ -115,6 +117,14 @@ class RateLimited(GatewayError):
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
     retryable = True
+
+
+class BudgetExceeded(RateLimited):
+    """A budget the request draws on is spent (OpenAI's shape for exhausted credit)."""
+
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+    retryable = False
 
 
 class ServiceUnavailable(GatewayError):

@@ -85,6 +85,8 @@ class Reservation:
 @dataclass(frozen=True, slots=True)
 class Granted:
     reservation: Reservation
+    used: tuple[int, ...] = ()
+    """Per level: settled plus reserved spend before this reservation (micro-dollars)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +209,8 @@ class BudgetEngine:
                 periods=tuple(w.label for w in windows),
                 amount=amount,
                 expires_at_ms=now_ms + self._ttl_ms,
-            )
+            ),
+            outcome.used,
         )
 
     async def settle(self, reservation: Reservation, actual: int) -> tuple[ThresholdCrossed, ...]:

@@ -28,6 +28,7 @@ from interlock.core.errors import (
     ServiceUnavailable,
 )
 from interlock.routing.status import deployment_status
+from interlock.server.admin_budgets import register_budget_routes
 from interlock.server.admin_reports import register_report_routes
 from interlock.server.errors import error_body, error_headers
 from interlock.server.guards import AdminGuard
@@ -271,4 +272,5 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
         return _error(err)
 
     register_report_routes(app, runtime, require_master)
+    register_budget_routes(app, runtime, require_master)
     return app

@@ -191,6 +191,8 @@ class Exchange:
             headers.append((b"x-interlock-attempts", attempts_header(ctx)))
         if ctx.tier is not None:
             headers.append((b"x-interlock-tier", tier_header(ctx.tier)))
+        if ctx.reply_headers:
+            headers += ctx.reply_headers
         return headers
 
     async def _send_error(self, send: Send, err: GatewayError, ids: _Ids, ctx: RequestContext | None) -> None:
@@ -199,6 +201,8 @@ class Exchange:
             headers.append((b"x-interlock-overhead-ms", f"{ctx.overhead_ms():.3f}".encode()))
             if ctx.attempts:
                 headers.append((b"x-interlock-attempts", attempts_header(ctx)))
+            if ctx.reply_headers:
+                headers += ctx.reply_headers
         await send_bytes(send, err.status, error_body(err, self._front.front), headers, _JSON)
 
 

@@ -13,10 +13,16 @@ from interlock.core.tracing import NO_TRACER, Tracer
 from interlock.gateway.chain import Next, build_chain
 from interlock.gateway.stages.account import AccountStage
 from interlock.gateway.stages.auth import AuthStage
+from interlock.gateway.stages.budget import BudgetStage
+from interlock.gateway.stages.limits import LimitsStage
 from interlock.gateway.stages.route import RouteStage
+from interlock.gateway.stages.tier import BudgetPressure as PressureReading
 from interlock.gateway.stages.tier import TierStage
 from interlock.gateway.stages.trace import TraceStage
+from interlock.governance.build import Governance, build_governance
+from interlock.governance.holds import Settler
 from interlock.governance.keys import KeyCache
+from interlock.governance.pressure import BudgetPressure
 from interlock.providers.base import Provider
 from interlock.providers.registry import build_providers
 from interlock.routing.build import build_snapshot
@@ -26,6 +32,7 @@ from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState
 from interlock.store import RequestLogWriter, RequestRecord, Store, StoreUnavailable, WriterStats
 from interlock.telemetry.alerts import AlertMonitor, telemetry_counts
+from interlock.telemetry.budget_alerts import BudgetAlerts
 from interlock.telemetry.recorder import Telemetry
 from interlock.telemetry.retention import keep_retention, with_bodies
 from interlock.telemetry.tracing import tracer_from_settings
@@ -47,10 +54,14 @@ class Runtime:
     writer: RequestLogWriter | None = None
     routing: RoutingState = field(default_factory=RoutingState)
     tracer: Tracer = NO_TRACER
+    governance: Governance | None = None
+    """Budgets and rate limits; None when the settings have neither."""
+    settler: Settler = field(default_factory=Settler)
     router: Router = field(init=False)
     health: HealthChecker = field(init=False)
     telemetry: Telemetry = field(init=False)
     alerts: AlertMonitor = field(init=False)
+    budget_alerts: BudgetAlerts = field(init=False)
     _retention: asyncio.Task[None] | None = None
     chain: Next = field(init=False)
 
@@ -67,21 +78,46 @@ class Runtime:
             if spec.health_check_interval_s
         }
         self.health = HealthChecker(self.providers, intervals, self.snapshot, self.routing)
+        self.budget_alerts = BudgetAlerts(telemetry.metrics.registry, self.alerts)
+        if self.governance is not None:
+            telemetry.metrics.registry.register(self.governance.metrics())
         self.chain = self._build_chain()
 
     def _build_chain(self) -> Next:
         """The request path, outermost first (docs/architecture.md describes each stage)."""
         # with tracing off every hook of the no-op tracer does nothing: leave its stage out
         trace = [TraceStage(self.tracer)] if self.tracer.enabled else []
+        recorders = [self.telemetry.observe, *(t.recorded for t in trace), self._log_request]
+        governed, pressure = self._governance_stages()
         return build_chain(
             [
-                AccountStage([self.telemetry.observe, *(t.recorded for t in trace), self._log_request]),
+                AccountStage([_settle_holds, *recorders] if governed else recorders),
                 *trace,
                 AuthStage(self.keys),
-                TierStage(self.snapshot),
+                TierStage(self.snapshot, pressure) if pressure is not None else TierStage(self.snapshot),
+                *governed,
                 RouteStage(self.router),
             ]
         )
+
+    def _governance_stages(self) -> tuple[list[LimitsStage | BudgetStage], PressureReading | None]:
+        """The ``limits`` and ``budget`` stages, each only when a rule needs it, and the budget
+        pressure reading for tiering."""
+        gov = self.governance
+        if gov is None:
+            return [], None
+        spec = self.settings.budgets
+        stages: list[LimitsStage | BudgetStage] = []
+        if gov.limits.limits:
+            stages.append(LimitsStage(gov.limits, self.snapshot, self.settler, spec.default_output_tokens))
+        pressure = BudgetPressure(gov.budgets)
+        if gov.budgets.budgets or spec.max_request_usd or spec.key_max_request_usd:
+            stages.append(
+                BudgetStage(
+                    gov.budgets, gov.limits, self.snapshot, self.settler, self.budget_alerts, pressure, spec
+                )
+            )
+        return stages, pressure
 
     @classmethod
     def build(cls, settings: Settings, tracer: Tracer | None = None) -> Runtime:
@@ -92,6 +128,7 @@ class Runtime:
             providers=build_providers(settings.providers),
             keys=KeyCache(None, settings.master_key_hash()),
             tracer=tracer or tracer_from_settings(settings),
+            governance=_governance(settings),
         )
 
     def _log_request(self, ctx: RequestContext, record: RequestRecord) -> None:
@@ -110,6 +147,8 @@ class Runtime:
         self.store = await Store.open(settings.store)
         self.keys.attach(self.store.keys)
         await self.keys.start()
+        if self.governance is not None:
+            await self.governance.start()
         self.health.start()
         self.alerts.start()
         if settings.logging.request_log:
@@ -124,10 +163,16 @@ class Runtime:
             )
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
-        """Readiness: config loaded and the store reachable."""
+        """Readiness: config loaded and the store reachable. Shared counters that fell back to
+        per-process limits are reported ("degraded") but keep the instance ready: every replica
+        loses Redis at once, and taking them all out of service would turn a degraded gateway
+        into no gateway."""
         checks = {"config": "ok"}
         store_ok = self.store is not None and await self.store.ping()
         checks["store"] = "ok" if store_ok else "unreachable"
+        if self.governance is not None:
+            health = self.governance.health
+            checks["shared_state"] = "degraded" if health.degraded else "ok"
         return store_ok, checks
 
     async def stop(self) -> None:
@@ -136,6 +181,9 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
             self._retention = None
+        await self.settler.drain()
+        if self.governance is not None:
+            await self.governance.aclose()
         await self.alerts.stop()
         await self.health.stop()
         await self.keys.stop()
@@ -151,3 +199,20 @@ class Runtime:
             except StoreUnavailable:
                 log.warning("the store could not be closed cleanly")
             self.store = None
+
+
+def _governance(settings: Settings) -> Governance | None:
+    """The counters, budgets and limits, when the settings have any budget, limit or cap."""
+    budgets, limits = settings.budgets, settings.limits
+    if not (budgets.rules or budgets.max_request_usd or budgets.key_max_request_usd or limits.rules):
+        return None
+    return build_governance(settings)
+
+
+def _settle_holds(ctx: RequestContext, record: RequestRecord) -> None:
+    """Settle what the governance stages took for ``ctx`` (a recorder: never blocks or raises)."""
+    for hold in ctx.holds:
+        try:
+            hold.finish(ctx, record.cost)
+        except Exception:  # a recorder must not raise; the settlement logs its own failures
+            log.exception("could not start settling a request's budget or limits")

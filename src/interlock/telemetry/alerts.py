@@ -312,21 +312,42 @@ class AlertMonitor:
         """POST each alert to every webhook, concurrently; failures are logged and counted."""
         if not alerts or not self.spec.webhooks:
             return
-        if self._session is None or self._session.closed:
-            # trust_env: webhooks leave through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY exempts them
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.spec.timeout_s), trust_env=True
-            )
-        session = self._session
+        # trust_env: webhooks leave through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY exempts them
+        session = self._open_session()
         await asyncio.gather(
             *(self._post(session, hook, alert) for alert in alerts for hook in self.spec.webhooks)
         )
 
+    async def notify_payload(self, rule: str, payload: dict[str, Any]) -> None:
+        """POST one event that is not a model alert (a budget threshold, a spend anomaly) to every
+        webhook, the same way."""
+        if not self.spec.webhooks:
+            return
+        session = self._open_session()
+        await asyncio.gather(*(self._send(session, hook, rule, "", payload) for hook in self.spec.webhooks))
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.spec.timeout_s), trust_env=True
+            )
+        return self._session
+
     async def _post(self, session: aiohttp.ClientSession, hook: WebhookSpec, alert: Alert) -> None:
+        await self._send(session, hook, alert.rule, alert.model, alert.payload())
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        hook: WebhookSpec,
+        rule: str,
+        model: str,
+        payload: dict[str, Any],
+    ) -> None:
         headers = {"Content-Type": "application/json", **revealed_headers(hook.headers)}
         url = hook.url.get_secret_value()
         try:
-            async with session.post(url, data=orjson.dumps(alert.payload()), headers=headers) as resp:
+            async with session.post(url, data=orjson.dumps(payload), headers=headers) as resp:
                 await resp.read()
                 ok = resp.status < 300
                 problem = f"status {resp.status}"
@@ -334,11 +355,12 @@ class AlertMonitor:
             ok, problem = False, type(exc).__name__
         if ok:
             self.sent += 1
-            self._notifications.labels(alert.rule, "sent").inc()
+            self._notifications.labels(rule, "sent").inc()
             return
         self.failed += 1
-        self._notifications.labels(alert.rule, "failed").inc()
-        log.warning("alert %s for %s not delivered to %s: %s", alert.rule, alert.model, _host(url), problem)
+        self._notifications.labels(rule, "failed").inc()
+        where = f" for {model}" if model else ""
+        log.warning("alert %s%s not delivered to %s: %s", rule, where, _host(url), problem)
 
 
 def _burn(bad: float, total: float, target: float) -> float:
