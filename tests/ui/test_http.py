@@ -182,7 +182,9 @@ def test_sign_out_needs_the_csrf_token_and_clears_the_cookie(master: httpx.Clien
 def test_admin_api_disable_and_enable_are_audited(gateway: Gateway, master: httpx.Client) -> None:
     path = f"/admin/deployments/{quote(DEPLOYMENT, safe='/')}"
     with gateway.admin() as admin:
-        assert admin.post(path + "/disable").json() == {"id": DEPLOYMENT, "disabled": True, "audited": True}
-        assert admin.post(path + "/enable").json() == {"id": DEPLOYMENT, "disabled": False, "audited": True}
+        disabled = {"id": DEPLOYMENT, "mode": "disabled", "disabled": True, "audited": True}
+        assert admin.post(path + "/disable").json() == disabled
+        enabled = {"id": DEPLOYMENT, "mode": "enabled", "disabled": False, "audited": True}
+        assert admin.post(path + "/enable").json() == enabled
     entries = master.get("/ui/api/audit?target=" + quote(DEPLOYMENT)).json()["entries"]
     assert [(e["action"], e["detail"]["via"]) for e in entries] == [("enable", "api"), ("disable", "api")]

@@ -25,6 +25,8 @@ from typing import Literal, Protocol, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from interlock.config.schema import Settings
+
 __all__ = [
     "DeploymentMode",
     "MemoryModeStore",
@@ -33,6 +35,7 @@ __all__ = [
     "RedisModeStore",
     "SharedModes",
     "SqliteModeStore",
+    "mode_store_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -264,3 +267,20 @@ class SharedModes:
                 await self._task
             self._task = None
         await self._store.aclose()
+
+
+def mode_store_for(settings: Settings) -> ModeStore:
+    """The store the settings call for: Redis when configured, else a SQLite file next to the
+    counters' when several workers share this instance, else memory."""
+    if settings.redis is not None:
+        client = aioredis.Redis.from_url(
+            settings.redis.url.get_secret_value(),
+            socket_connect_timeout=settings.redis.connect_timeout_s,
+            socket_timeout=max(settings.redis.timeout_s, 1.0),
+            decode_responses=True,
+        )
+        return RedisModeStore(client, settings.redis.prefix)
+    if settings.server.workers > 1:
+        counters = Path(settings.limits.local_counters_file)
+        return SqliteModeStore(counters.with_name("deployment-modes.db"))
+    return MemoryModeStore()

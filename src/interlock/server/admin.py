@@ -27,6 +27,7 @@ from interlock.core.errors import (
     PermissionDenied,
     ServiceUnavailable,
 )
+from interlock.routing.shared_modes import DeploymentMode, ModeStoreUnavailable
 from interlock.routing.status import deployment_status
 from interlock.server.admin_budgets import register_budget_routes
 from interlock.server.admin_reports import register_report_routes
@@ -197,24 +198,36 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
         data = deployment_status(runtime.snapshot.current, runtime.routing)
         return _json({"object": "list", "data": data})
 
+    async def set_mode(deployment_id: str, mode: DeploymentMode, principal: Principal) -> Response:
+        _known_deployment(runtime, deployment_id)
+        before = runtime.modes.modes.get(deployment_id, "enabled")
+        try:
+            await runtime.modes.set(deployment_id, mode)
+        except ModeStoreUnavailable:
+            raise ServiceUnavailable(
+                f"Deployment '{deployment_id}' is {mode} in this process, but the shared store did not "
+                "take the change: other processes keep the old mode. Try again."
+            ) from None
+        action = {"enabled": "enable", "draining": "drain", "disabled": "disable"}[mode]
+        audited = await _audit(runtime, principal, action, deployment_id, before != "enabled")
+        return _json({"id": deployment_id, "mode": mode, "disabled": mode != "enabled", "audited": audited})
+
     @app.post("/deployments/{deployment_id:path}/disable")
     async def disable_deployment(deployment_id: str, principal: Master) -> Response:
-        """Take a deployment out of rotation (requests in flight finish). Audited; ``audited`` is
-        false when the change was applied but the audit log could not be written."""
-        _known_deployment(runtime, deployment_id)
-        was_disabled = deployment_id in runtime.routing.disabled
-        runtime.routing.disabled.add(deployment_id)
-        audited = await _audit(runtime, principal, "disable", deployment_id, was_disabled)
-        return _json({"id": deployment_id, "disabled": True, "audited": audited})
+        """Take a deployment out of rotation in every process of every instance (requests in flight
+        finish). Audited; ``audited`` is false when the change was applied but the audit log could
+        not be written."""
+        return await set_mode(deployment_id, "disabled", principal)
+
+    @app.post("/deployments/{deployment_id:path}/drain")
+    async def drain_deployment(deployment_id: str, principal: Master) -> Response:
+        """Send a deployment no new requests, everywhere, while those in flight finish. Audited."""
+        return await set_mode(deployment_id, "draining", principal)
 
     @app.post("/deployments/{deployment_id:path}/enable")
     async def enable_deployment(deployment_id: str, principal: Master) -> Response:
-        """Bring a deployment back into rotation. Audited, as ``…/disable`` is."""
-        _known_deployment(runtime, deployment_id)
-        was_disabled = deployment_id in runtime.routing.disabled
-        runtime.routing.disabled.discard(deployment_id)
-        audited = await _audit(runtime, principal, "enable", deployment_id, was_disabled)
-        return _json({"id": deployment_id, "disabled": False, "audited": audited})
+        """Bring a deployment back into rotation everywhere. Audited, as ``…/disable`` is."""
+        return await set_mode(deployment_id, "enabled", principal)
 
     @app.get("/slo")
     async def slo(_: Master) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from interlock.config.schema import Settings
@@ -28,6 +29,7 @@ from interlock.providers.registry import build_providers
 from interlock.routing.build import build_snapshot
 from interlock.routing.health import HealthChecker
 from interlock.routing.router import Router
+from interlock.routing.shared_modes import DeploymentMode, SharedModes, mode_store_for
 from interlock.routing.snapshot import SnapshotRef
 from interlock.routing.state import RoutingState
 from interlock.store import RequestLogWriter, RequestRecord, Store, StoreUnavailable, WriterStats
@@ -57,6 +59,8 @@ class Runtime:
     governance: Governance | None = None
     """Budgets and rate limits; None when the settings have neither."""
     settler: Settler = field(default_factory=Settler)
+    modes: SharedModes = field(init=False)
+    """Operators' disable / drain / enable of deployments, shared by every process."""
     router: Router = field(init=False)
     health: HealthChecker = field(init=False)
     telemetry: Telemetry = field(init=False)
@@ -79,6 +83,7 @@ class Runtime:
         }
         self.health = HealthChecker(self.providers, intervals, self.snapshot, self.routing)
         self.budget_alerts = BudgetAlerts(telemetry.metrics.registry, self.alerts)
+        self.modes = SharedModes(mode_store_for(self.settings), self._apply_modes)
         if self.governance is not None:
             telemetry.metrics.registry.register(self.governance.metrics())
         self.chain = self._build_chain()
@@ -138,6 +143,12 @@ class Runtime:
                 record = with_bodies(record, ctx)
             self.writer.submit(record)
 
+    def _apply_modes(self, modes: Mapping[str, DeploymentMode]) -> None:
+        """Every deployment not ``enabled`` (disabled or draining) takes no new requests."""
+        disabled = self.routing.disabled
+        disabled.clear()
+        disabled.update(deployment for deployment, mode in modes.items() if mode != "enabled")
+
     def _writer_stats(self) -> WriterStats | None:
         return self.writer.stats if self.writer is not None else None
 
@@ -149,6 +160,7 @@ class Runtime:
         await self.keys.start()
         if self.governance is not None:
             await self.governance.start()
+        await self.modes.start()
         self.health.start()
         self.alerts.start()
         if settings.logging.request_log:
@@ -182,6 +194,7 @@ class Runtime:
                 await self._retention
             self._retention = None
         await self.settler.drain()
+        await self.modes.stop()
         if self.governance is not None:
             await self.governance.aclose()
         await self.alerts.stop()
