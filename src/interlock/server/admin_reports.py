@@ -20,6 +20,7 @@ from interlock.core.errors import InvalidRequest, ServiceUnavailable
 from interlock.server.runtime import Runtime
 from interlock.telemetry.report_data import OutcomeRepository, build_report
 from interlock.telemetry.request_log import parse_since
+from interlock.telemetry.spend_report import SPEND_GROUPINGS, spend_report
 
 __all__ = ["parse_bucket", "register_report_routes"]
 
@@ -60,4 +61,20 @@ def register_report_routes(
         # Store keeps its Database private; the outcome queries need it (see OutcomeRepository).
         outcomes = OutcomeRepository(store._db)
         report = await build_report(store, outcomes, slos, start, end, bucket_s)
+        return Response(orjson.dumps(report), media_type="application/json")
+
+    @app.get("/reports/spend", dependencies=[Depends(require_master)])
+    async def report_spend(by: str = "team", since: str = "7d", until: str | None = None) -> Response:
+        """Spend by ``team``, ``key``, ``user``, ``model`` or ``pool`` over ``since`` .. ``until``
+        (showback / chargeback), highest cost first, with the total."""
+        store = runtime.store
+        if store is None:
+            raise ServiceUnavailable("The store is not open yet.")
+        if by not in SPEND_GROUPINGS:
+            raise InvalidRequest(f"'by' must be one of {', '.join(SPEND_GROUPINGS)}.", param="by")
+        start = parse_since(since)
+        end = parse_since(until) if until else None
+        if end is not None and end <= start:
+            raise InvalidRequest("'until' must be later than 'since'.", param="until")
+        report = await spend_report(store, runtime.snapshot.current, by, start, end)
         return Response(orjson.dumps(report), media_type="application/json")

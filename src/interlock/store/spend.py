@@ -16,10 +16,12 @@ from sqlalchemy import Column, ColumnElement, Select, case, func, select
 from interlock.store.engine import Database
 from interlock.store.schema import request_log
 
-__all__ = ["SpendLine", "SpendRepository", "SpendSummary"]
+__all__ = ["GROUPINGS", "SpendLine", "SpendRepository", "SpendSummary"]
 
 _ERROR_STATUS = 400
 _MAX_GROUPS = 1_000
+GROUPINGS = ("key", "user", "team", "model", "deployment")
+"""What :meth:`SpendRepository.grouped` can group by (pools are grouped from deployments)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,23 @@ class SpendRepository:
             by_model=groups["model"],
             by_team=groups["team"],
         )
+
+    async def grouped(
+        self, by: str, since: datetime, until: datetime | None = None, *, limit: int = _MAX_GROUPS
+    ) -> tuple[SpendLine, ...]:
+        """Spend per ``by`` (one of :data:`GROUPINGS`) over the range, highest cost first."""
+        if by not in GROUPINGS:
+            raise ValueError(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}")
+        if not 1 <= limit <= _MAX_GROUPS:
+            raise ValueError(f"limit must be between 1 and {_MAX_GROUPS}, got {limit}")
+        c = request_log.c
+        column = {"key": c.key_id, "user": c.user_id, "team": c.team_id, "model": c.model}.get(
+            by, c.deployment
+        )
+        query = _grouped(column, limit).where(*_conditions(since, until, None))
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return tuple(_line(row[0], row[1:]) for row in rows)
 
 
 def _conditions(since: datetime, until: datetime | None, key_id: str | None) -> list[ColumnElement[bool]]:
