@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from interlock.config.secrets import mask_url_password
 
 __all__ = [
+    "AnomaliesSpec",
     "BudgetRuleSpec",
     "BudgetsSpec",
     "LimitRuleSpec",
@@ -214,3 +215,20 @@ class LimitsSpec(_Strict):
             if labels[rule.label()] > 1:
                 raise ValueError(f"rules[{index}].name: '{rule.label()}' is used by more than one limit")
         return self
+
+
+class AnomaliesSpec(_Strict):
+    """Spend anomalies: a key's or team's recent spend against the same hour of the days before."""
+
+    enabled: bool = True
+    interval_s: float = Field(300, ge=5, le=86_400)
+    """How often the request log is read (a few grouped queries each time)."""
+    window_s: float = Field(3600, ge=60, le=86_400)
+    """The recent window; the baseline is the same window at the same time of day on earlier days."""
+    baseline_days: int = Field(7, ge=1, le=90)
+    ratio: float = Field(1.5, gt=1, le=1000)
+    """Alert when recent spend exceeds this multiple of the baseline's daily average."""
+    min_usd: float = Field(1.0, ge=0, le=MAX_USD)
+    """…and is at least this much (a key going from 1 cent to 3 is not an incident)."""
+    revoke_keys: bool = False
+    """Also revoke a key whose spend is anomalous (audited; a new key must be issued)."""

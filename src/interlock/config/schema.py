@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from interlock.config.governance import BudgetsSpec, LimitsSpec, RedisSpec
+from interlock.config.governance import AnomaliesSpec, BudgetsSpec, LimitsSpec, RedisSpec
 from interlock.config.secrets import hash_secret, is_sha256_hex, mask_url_password, master_key_problem
 from interlock.core.headers import header_problem
 
@@ -418,6 +418,7 @@ class Settings(_Strict):
     """Shared counters (limits, budgets, deployment state); unset: counted on this machine."""
     budgets: BudgetsSpec = Field(default_factory=BudgetsSpec)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    anomalies: AnomaliesSpec = Field(default_factory=AnomaliesSpec)
 
     @field_validator("master_key")
     @classmethod

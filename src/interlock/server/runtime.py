@@ -20,7 +20,9 @@ from interlock.gateway.stages.route import RouteStage
 from interlock.gateway.stages.tier import BudgetPressure as PressureReading
 from interlock.gateway.stages.tier import TierStage
 from interlock.gateway.stages.trace import TraceStage
+from interlock.governance.anomalies import Anomaly, AnomalyMonitor
 from interlock.governance.build import Governance, build_governance
+from interlock.governance.claims import Claims, claims_for
 from interlock.governance.holds import Settler
 from interlock.governance.keys import KeyCache
 from interlock.governance.pressure import BudgetPressure
@@ -60,6 +62,8 @@ class Runtime:
     """Budgets and rate limits; None when the settings have neither."""
     settler: Settler = field(default_factory=Settler)
     modes: SharedModes = field(init=False)
+    anomalies: AnomalyMonitor = field(init=False)
+    claims: Claims = field(init=False)
     """Operators' disable / drain / enable of deployments, shared by every process."""
     router: Router = field(init=False)
     health: HealthChecker = field(init=False)
@@ -84,6 +88,10 @@ class Runtime:
         self.health = HealthChecker(self.providers, intervals, self.snapshot, self.routing)
         self.budget_alerts = BudgetAlerts(telemetry.metrics.registry, self.alerts)
         self.modes = SharedModes(mode_store_for(self.settings), self._apply_modes)
+        self.claims = claims_for(self.settings)
+        self.anomalies = AnomalyMonitor(
+            lambda: self.store, self.settings.anomalies, self.claims.claim, self._on_anomaly
+        )
         if self.governance is not None:
             telemetry.metrics.registry.register(self.governance.metrics())
         self.chain = self._build_chain()
@@ -149,6 +157,16 @@ class Runtime:
         disabled.clear()
         disabled.update(deployment for deployment, mode in modes.items() if mode != "enabled")
 
+    async def _on_anomaly(self, anomaly: Anomaly) -> None:
+        """Report a spend anomaly; with ``anomalies.revoke_keys``, revoke the key (audited)."""
+        await self.budget_alerts.anomaly(anomaly)
+        store = self.store
+        revoking = anomaly.scope == "key" and self.settings.anomalies.revoke_keys and store is not None
+        if revoking and store is not None and await store.keys.revoke(anomaly.subject):
+            self.keys.forget(anomaly.subject)
+            detail = {"via": "spend-anomaly", "recent_usd": anomaly.recent_usd}
+            await store.audit.record("revoke", anomaly.subject, actor_key_id=None, detail=detail)
+
     def _writer_stats(self) -> WriterStats | None:
         return self.writer.stats if self.writer is not None else None
 
@@ -161,6 +179,7 @@ class Runtime:
         if self.governance is not None:
             await self.governance.start()
         await self.modes.start()
+        self.anomalies.start()
         self.health.start()
         self.alerts.start()
         if settings.logging.request_log:
@@ -194,6 +213,8 @@ class Runtime:
                 await self._retention
             self._retention = None
         await self.settler.drain()
+        await self.anomalies.stop()
+        await self.claims.aclose()
         await self.modes.stop()
         if self.governance is not None:
             await self.governance.aclose()

@@ -1,4 +1,5 @@
-"""Budget thresholds reached: a log line, a metric, the admin API's recent events, and webhooks.
+"""Budget thresholds reached and spend anomalies: a log line, a metric, the admin API's recent
+events, and webhooks.
 
 The budget engine reports each threshold (70 %, 100 %, 120 % by default) of each budget, subject and
 period once, across every process (:mod:`interlock.governance.budgets`). Each report becomes:
@@ -19,6 +20,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
+from interlock.governance.anomalies import Anomaly
 from interlock.governance.budgets import ThresholdCrossed
 from interlock.governance.money import micros_to_usd
 from interlock.telemetry.alerts import AlertMonitor
@@ -38,15 +40,27 @@ class BudgetAlerts:
             ["budget", "threshold"],
             registry=registry,
         )
+        self._anomalies = Counter(
+            "interlock_spend_anomalies",
+            "Spend anomalies reported, by scope (key or team).",
+            ["scope"],
+            registry=registry,
+        )
         self.recent: deque[dict[str, Any]] = deque(maxlen=_RECENT)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __call__(self, event: ThresholdCrossed) -> None:
-        payload = _payload(event)
-        self.recent.append(payload)
         self._counter.labels(event.budget, str(event.threshold)).inc()
+        self._publish("budget", _payload(event))
+
+    async def anomaly(self, anomaly: Anomaly) -> None:
+        self._anomalies.labels(anomaly.scope).inc()
+        self._publish("spend_anomaly", anomaly.payload())
+
+    def _publish(self, rule: str, payload: dict[str, Any]) -> None:
+        self.recent.append(payload)
         log.warning("%s", payload["summary"])
-        task = asyncio.get_running_loop().create_task(self._monitor.notify_payload("budget", payload))
+        task = asyncio.get_running_loop().create_task(self._monitor.notify_payload(rule, payload))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
