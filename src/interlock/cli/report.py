@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
-from interlock.cli.keys import Gateway, MasterKey, admin_call
+from interlock.cli.admin_client import Gateway, MasterKey, admin_call
 from interlock.telemetry.report_render import RENDERERS
 
 __all__ = ["register"]

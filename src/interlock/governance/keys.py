@@ -5,8 +5,9 @@ the :class:`~interlock.core.context.Principal` it resolves to (owner, role, comp
 expiry; see :mod:`interlock.governance.principals`), so a request costs one dict lookup and one
 comparison of its expiry. A background task polls the store's cheap ``keys_revision`` counter and
 reloads when another process changed a key, or the org, team, user or membership it hangs from: a
-key whose owner was disabled or deleted elsewhere stops working within one poll interval. A key this process revokes fails at once; a key revoked by another process
-fails within one poll interval. An unknown key is looked up once in the store (it may have been
+key whose owner was disabled or deleted elsewhere stops working within one poll interval. A key
+this process revokes fails at once; a key revoked by another process fails within one poll
+interval. An unknown key is looked up once in the store (it may have been
 created elsewhere a moment ago) and remembered as unknown for a short while, so a flood of bad keys
 cannot become a flood of queries.
 

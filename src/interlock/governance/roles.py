@@ -58,7 +58,9 @@ _READ_OPERATIONAL: frozenset[Permission] = frozenset(
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     "admin": frozenset(PERMISSIONS),
     "operator": _READ_OPERATIONAL | {"self.read", "deployments.write"},
-    "team_admin": frozenset({"self.read", "keys.read", "keys.write", "tenants.read", "requests.read", "spend.read"}),
+    "team_admin": frozenset(
+        {"self.read", "keys.read", "keys.write", "tenants.read", "requests.read", "spend.read"}
+    ),
     "developer": frozenset({"self.read", "keys.read", "keys.write", "requests.read", "spend.read"}),
     "viewer": _READ_OPERATIONAL | {"self.read", "keys.read", "tenants.read"},
 }

@@ -113,7 +113,13 @@ class ChainWalker:
             problem = self._problem(row)
             if problem is not None:
                 self.report = ChainReport(
-                    False, self._count, self._expected_seq - 1, self._prev_hash, problem, row["seq"], row["id"]
+                    False,
+                    self._count,
+                    self._expected_seq - 1,
+                    self._prev_hash,
+                    problem,
+                    row["seq"],
+                    row["id"],
                 )
                 return False
             self._count += 1

@@ -185,7 +185,11 @@ team_members = Table(
     metadata,
     Column("team_id", String, ForeignKey("teams.id", name="fk_team_members_team_id"), primary_key=True),
     Column(
-        "user_id", String, ForeignKey("users.id", name="fk_team_members_user_id"), primary_key=True, index=True
+        "user_id",
+        String,
+        ForeignKey("users.id", name="fk_team_members_user_id"),
+        primary_key=True,
+        index=True,
     ),
     Column("role", String, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),

@@ -409,7 +409,9 @@ class TenantRepository:
         return after
 
 
-async def _insert(conn: AsyncConnection, kind: _Kind, values: dict[str, Any], actor: AuditActor | None) -> Record:
+async def _insert(
+    conn: AsyncConnection, kind: _Kind, values: dict[str, Any], actor: AuditActor | None
+) -> Record:
     row = {"id": kind.prefix + secrets.token_hex(8), "created_at": datetime.now(UTC), **values}
     await conn.execute(insert(kind.table).values(**row))
     record = _to_record(kind, {"disabled": False, "deleted_at": None, **row})

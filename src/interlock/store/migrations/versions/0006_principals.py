@@ -189,9 +189,7 @@ def _chain_audit_log() -> None:
         seq += 1
         fields = {**row._mapping, "seq": seq, "prev_hash": prev}
         digest = _hash(fields)
-        conn.execute(
-            sa.update(log).where(log.c.id == row.id).values(seq=seq, prev_hash=prev, hash=digest)
-        )
+        conn.execute(sa.update(log).where(log.c.id == row.id).values(seq=seq, prev_hash=prev, hash=digest))
         prev = digest
     with op.batch_alter_table("audit_log") as batch:
         batch.alter_column("seq", existing_type=sa.BigInteger(), nullable=False)
