@@ -23,10 +23,23 @@ def register(app: typer.Typer) -> None:
 
 
 def _change(before: object, after: object) -> str:
-    """A short before → after summary of an entry."""
-    shown = [orjson.dumps(v).decode() if v is not None else "-" for v in (before, after)]
-    text = f"{shown[0]} → {shown[1]}"
+    """What an entry changed: the fields that differ (``name: a → b``), or what was made or removed."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        changed = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+        text = "; ".join(f"{k}: {_short(before.get(k))} → {_short(after.get(k))}" for k in changed)
+    elif after is not None:
+        text = "created " + _short(after)
+    elif before is not None:
+        text = "removed " + _short(before)
+    else:
+        text = ""
     return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _short(value: object) -> str:
+    if isinstance(value, dict) and "id" in value:
+        return str(value.get("name") or value["id"])
+    return orjson.dumps(value).decode() if not isinstance(value, str) else value
 
 
 @audit_app.command("list")

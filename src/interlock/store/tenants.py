@@ -386,7 +386,8 @@ class TenantRepository:
             before = await _fetch(conn, kind, entity_id, lock=True)
             if before is None:
                 return None
-            for column in ("name", "email"):
+            unique = ("email",) if kind is _USER else ("name",)
+            for column in unique:
                 if column in values and values[column] != getattr(before, column):
                     scope = table.c[column] == values[column]
                     if kind is _TEAM:
