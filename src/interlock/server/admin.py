@@ -89,7 +89,10 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"] if p != "body")
+        loc = list(first["loc"])
+        if loc and loc[0] in ("body", "query", "path"):
+            loc = loc[1:]  # where the field was sent is plain from the request; its name is what counts
+        where = ".".join(str(p) for p in loc)
         message = f"{where}: {first['msg']}" if where else str(first["msg"])
         return _error(InvalidRequest(message, param=where or None))
 
