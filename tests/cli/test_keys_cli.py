@@ -46,17 +46,25 @@ def test_a_created_key_works_until_it_is_revoked(gateway: Gateway) -> None:
 
 
 def test_the_listing_shows_names_prefixes_and_roles_but_never_a_secret(gateway: Gateway) -> None:
-    first_id, first_key = create(gateway, "search-api", "--role", "reader", "--role", "ops")
+    first_id, first_key = create(gateway, "search-api", "--role", "viewer", "--models", "chat,gpt-4*")
     second_id, second_key = create(gateway, "nightly-batch")
     result = interlock("keys", "list", gateway=gateway.url)
     assert first_key not in result.output and second_key not in result.output
     rows = listed(gateway)
     assert set(rows) == {first_id, second_id}
-    _, name, prefix, created, revoked_at, roles = rows[first_id]
-    assert (name, revoked_at, roles) == ("search-api", "", "reader,ops")
+    _, name, prefix, created, revoked_at, role, owner, expires, models, pools = rows[first_id]
+    assert (name, revoked_at, role, owner, expires, models, pools) == (
+        "search-api",
+        "",
+        "viewer",
+        "",
+        "",
+        "chat,gpt-4*",
+        "",
+    )
     assert prefix.endswith("…") and first_key.startswith(prefix[:-1]) and len(prefix) < len(first_key)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d", created), created
-    assert rows[second_id][1] == "nightly-batch" and rows[second_id][5] == ""
+    assert rows[second_id][1] == "nightly-batch" and rows[second_id][5] == "developer"
 
 
 def test_revoked_keys_are_listed_only_with_all(gateway: Gateway) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -147,3 +147,33 @@ async def test_the_master_key_is_known_by_its_hash_only(store: Store) -> None:
     with pytest.raises(AuthenticationFailed):
         await cache.authenticate(hash_secret(MASTER))  # the hash itself is not a key
     assert MASTER not in repr(vars(cache))
+
+
+async def test_a_key_whose_team_is_disabled_elsewhere_stops_within_a_poll(store: Store) -> None:
+    org = await store.tenants.create_org("acme")
+    team = await store.tenants.create_team(org.id, "search")
+    record, key = await store.keys.create("svc", team_id=team.id, roles=["developer"])
+    cache = KeyCache(store.keys, None, refresh_interval_s=0.02, touch_interval_s=3600)
+    cache.attach(store.keys, store.tenants)
+    await cache.start()
+    try:
+        principal = await cache.authenticate(key)
+        assert (principal.key_id, principal.team_id, principal.org_id) == (record.id, team.id, org.id)
+        await store.tenants.update_team(team.id, {"disabled": True})  # not told: it must notice
+        await eventually_refused(cache, key)
+        with pytest.raises(AuthenticationFailed, match="disabled or deleted"):
+            await cache.authenticate(key)
+    finally:
+        await cache.stop()
+
+
+async def test_an_expired_key_is_refused_saying_when(store: Store) -> None:
+    expired_at = datetime(2020, 5, 1, 12, 0, tzinfo=UTC)
+    _, key = await store.keys.create("old", expires_at=expired_at)
+    cache = KeyCache(store.keys, None)
+    for _ in range(2):  # first from the store, then from memory
+        with pytest.raises(AuthenticationFailed, match="expired at 2020-05-01T12:00:00"):
+            await cache.authenticate(key)
+    await cache.refresh()
+    with pytest.raises(AuthenticationFailed, match="expired at 2020-05-01"):
+        await cache.authenticate(key)

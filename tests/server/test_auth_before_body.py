@@ -42,7 +42,9 @@ def test_missing_unknown_and_revoked_keys_are_401_unread(gateway: Gateway, path:
 
 
 def test_admin_api_refuses_from_the_headers(gateway: Gateway) -> None:
-    _, virtual = gateway.create_key("not-admin")
+    with gateway.admin() as admin:
+        created = admin.post("/admin/keys", json={"name": "read-only", "role": "viewer"})
+    virtual = created.json()["key"]  # a viewer may not create keys: refused before the body
     status, raw = headers_only(gateway, "/admin/keys", {"Content-Length": "1000"})
     assert status == 401 and b"authentication_error" in raw
     status, raw = headers_only(gateway, "/admin/keys", bearer("sk-il-nobody-has-this-key"))

@@ -62,12 +62,14 @@ def test_routing_headers_are_bounded(gateway: Gateway, headers: dict[str, str], 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"name": "x", "roles": [f"r{i}" for i in range(33)]}, "roles"),
-        ({"name": "x", "roles": ["r" * 65]}, "roles"),
+        ({"name": "x", "models": [f"m{i}" for i in range(65)]}, "models"),
+        ({"name": "x", "models": ["m" * 257]}, "models"),
+        ({"name": "x", "pools": [f"p{i}" for i in range(65)]}, "pools"),
+        ({"name": "x", "role": "r" * 65}, "role"),
         ({"name": "x", "metadata": {"blob": "b" * 20_000}}, "metadata"),
         ({"name": "x", "metadata": {f"k{i}": 1 for i in range(65)}}, "metadata"),
-        ({"name": "x", "user_id": "u" * 201}, "user_id"),
-        ({"name": "x", "team_id": "t" * 201}, "team_id"),
+        ({"name": "x", "user_id": "u" * 65}, "user_id"),
+        ({"name": "x", "team_id": "t" * 65}, "team_id"),
     ],
 )
 def test_key_fields_are_bounded(gateway: Gateway, body: dict[str, Any], field: str) -> None:

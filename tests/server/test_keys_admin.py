@@ -62,8 +62,8 @@ def test_key_created_by_another_process_is_accepted_on_first_use(gateway: Gatewa
     assert client.models.list().data
 
 
-def test_admin_needs_the_master_key(gateway: Gateway) -> None:
-    _, key = gateway.create_key("not-admin")
+def test_admin_needs_a_key_whose_role_allows_the_route(gateway: Gateway) -> None:
+    _, key = gateway.create_key("not-admin")  # a developer key with no user: it cannot make keys
     no_key = httpx.post(gateway.url + "/admin/keys", json={"name": "x"})
     virtual = httpx.post(
         gateway.url + "/admin/keys", json={"name": "x"}, headers={"Authorization": f"Bearer {key}"}
@@ -77,7 +77,15 @@ def test_admin_needs_the_master_key(gateway: Gateway) -> None:
     [
         ({}, "name"),
         ({"name": ""}, "name"),
-        ({"name": "x", "roles": "admin"}, "roles"),
+        ({"name": "x", "role": "superuser"}, "role"),
+        ({"name": "x", "role": ["admin"]}, "role"),
+        ({"name": "x", "models": "gpt-4"}, "models"),
+        ({"name": "x", "models": ["two words"]}, "models"),
+        ({"name": "x", "team_id": "team_nope"}, "team_id"),
+        ({"name": "x", "user_id": "user_nope"}, "user_id"),
+        ({"name": "x", "expires_at": "yesterday"}, "expires_at"),
+        ({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
+        ({"name": "x", "role": "team_admin"}, "role"),
         ({"name": "x", "bogus": 1}, "bogus"),
     ],
 )

@@ -70,7 +70,8 @@ def test_300_mib_unauthenticated_bodies_are_refused_unread(gateway: GatewayProce
 
 def test_a_virtual_key_is_refused_at_the_admin_api_unread(gateway: GatewayProcess) -> None:
     auth = {"authorization": f"Bearer {MASTER}"}
-    key = httpx.post(gateway.url + "/admin/keys", json={"name": "not-admin"}, headers=auth).json()["key"]
+    body = {"name": "not-admin", "role": "viewer"}  # a viewer may not create keys
+    key = httpx.post(gateway.url + "/admin/keys", json=body, headers=auth).json()["key"]
     before = gateway.rss_bytes()
     response = post(gateway, "/admin/keys", BIG, declared=False, key=key)
     assert response.status_code == 403 and response.json()["error"]["type"] == "permission_error"

@@ -73,7 +73,7 @@ def failure(client: openai.OpenAI, mode: str) -> openai.APIError:
 
 def admin_key(gateway: Gateway) -> str:
     with gateway.admin() as admin:
-        response = admin.post("/admin/keys", json={"name": "ops", "roles": ["admin"]})
+        response = admin.post("/admin/keys", json={"name": "ops", "role": "admin"})
     return str(response.json()["key"])
 
 

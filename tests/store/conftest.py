@@ -69,8 +69,9 @@ async def _truncate(pg_server: PostgresServer) -> None:
     try:
         exists = await conn.fetchval("SELECT to_regclass('public.api_keys') IS NOT NULL")
         if exists:
-            await conn.execute("TRUNCATE api_keys, request_log")
+            await conn.execute("TRUNCATE api_keys, request_log, team_members, users, teams, orgs, audit_log")
             await conn.execute("UPDATE store_meta SET value = 0")
+            await conn.execute(f"UPDATE audit_chain_head SET seq = 0, hash = '{'0' * 64}'")
     finally:
         await conn.close()
 

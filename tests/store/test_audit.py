@@ -22,6 +22,7 @@ async def audit_store(store: Store, store_url: str) -> AsyncIterator[Store]:
     try:
         async with engine.begin() as conn:
             await conn.execute(text("DELETE FROM audit_log"))
+            await conn.execute(text(f"UPDATE audit_chain_head SET seq = 0, hash = '{'0' * 64}'"))
     finally:
         await engine.dispose()
     yield store

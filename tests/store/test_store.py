@@ -19,11 +19,16 @@ if TYPE_CHECKING:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(interlock.store.__all__) == [
+        "AuditActor",
         "AuditEntry",
         "AuditRepository",
+        "ChainReport",
         "KEY_PREFIX",
         "KeyRecord",
         "KeyRepository",
+        "MEMBER_ROLES",
+        "Membership",
+        "OrgRecord",
         "RequestLogRepository",
         "RequestLogWriter",
         "RequestRecord",
@@ -34,13 +39,19 @@ def test_public_api_is_pinned() -> None:
         "SpendSummary",
         "StatusClass",
         "Store",
+        "StoreConflict",
         "StoreError",
         "StoreUnavailable",
+        "TeamRecord",
+        "TenantRepository",
         "TrafficBucket",
         "TrafficRepository",
         "TrafficSeries",
+        "UserRecord",
         "WriterStats",
         "hash_key",
+        "key_view",
+        "record_view",
     ]
     missing = [name for name in interlock.store.__all__ if not hasattr(interlock.store, name)]
     assert missing == [], f"exported but missing: {missing}"

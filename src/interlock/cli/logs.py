@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from interlock.cli.keys import Gateway, MasterKey, admin_call
+from interlock.cli.admin_client import Gateway, MasterKey, admin_call
 
 __all__ = ["register"]
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from interlock.cli.keys import Gateway, MasterKey, admin_call
+from interlock.cli.admin_client import Gateway, MasterKey, admin_call
 from interlock.telemetry.report_render import RENDERERS
 from interlock.telemetry.spend_report import render_csv
 

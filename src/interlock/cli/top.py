@@ -26,7 +26,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from interlock.cli.keys import Gateway, MasterKey
+from interlock.cli.admin_client import Gateway, MasterKey
 
 __all__ = ["Sample", "poll", "register", "render"]
 

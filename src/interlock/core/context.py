@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from interlock.core.access import EVERYTHING, AllowList
 from interlock.core.decision import Decision
 from interlock.core.errors import GatewayError
 
@@ -53,7 +54,13 @@ def has_output(chunk: Chunk) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling. Teams, users and roles fill in as governance lands."""
+    """Who is calling: the key, whom it belongs to, its role, and what it may use.
+
+    Built once per key when the key cache loads (never per request). ``roles`` holds the key's one
+    role (``admin``, ``operator``, ``team_admin``, ``developer`` or ``viewer``). ``models`` and
+    ``pools`` are the key's allow-lists (empty: no limit); ``expires_at`` is a Unix time.
+    ``user_id``, ``team_id`` and ``org_id`` are what budgets, limits and spend key on.
+    """
 
     key_id: str
     name: str
@@ -62,6 +69,18 @@ class Principal:
     team_id: str | None = None
     org_id: str | None = None
     roles: tuple[str, ...] = ()
+    models: AllowList = EVERYTHING
+    pools: AllowList = EVERYTHING
+    expires_at: float | None = None
+
+    @property
+    def role(self) -> str | None:
+        """The key's role (the first of ``roles``), or ``None`` for a key without one."""
+        return self.roles[0] if self.roles else None
+
+    def expired(self, now: float) -> bool:
+        """Whether the key has expired at Unix time ``now``."""
+        return self.expires_at is not None and self.expires_at <= now
 
 
 MASTER = Principal(key_id="master", name="master", is_master=True, roles=("admin",))

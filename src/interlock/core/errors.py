@@ -12,8 +12,11 @@ errors (aiohttp, SQLAlchemy, pydantic …) are converted once, where they enter,
     │   └── BodyTooLarge               413 invalid_request_error / request_too_large
     ├── AuthenticationFailed           401 authentication_error / invalid_api_key
     ├── PermissionDenied               403 permission_error
+    │   ├── ModelNotAllowed            403 permission_error / model_not_allowed
+    │   └── PoolNotAllowed             403 permission_error / pool_not_allowed
     ├── ModelNotFound                  404 invalid_request_error / model_not_found
     ├── NotFound                       404 not_found_error
+    ├── Conflict                       409 invalid_request_error / conflict
     ├── RateLimited                    429 rate_limit_error           (retryable, Retry-After)
     │   └── BudgetExceeded             429 insufficient_quota / budget_exceeded
     ├── ServiceUnavailable             503 service_unavailable        (retryable)
@@ -32,11 +35,14 @@ __all__ = [
     "AuthenticationFailed",
     "BodyTooLarge",
     "BudgetExceeded",
+    "Conflict",
     "GatewayError",
     "InvalidRequest",
+    "ModelNotAllowed",
     "ModelNotFound",
     "NotFound",
     "PermissionDenied",
+    "PoolNotAllowed",
     "RateLimited",
     "ServiceUnavailable",
     "UpstreamBadResponse",
@@ -100,6 +106,18 @@ class PermissionDenied(GatewayError):
     code = "permission_denied"
 
 
+class ModelNotAllowed(PermissionDenied):
+    """The caller's key may not use the model it asked for."""
+
+    code = "model_not_allowed"
+
+
+class PoolNotAllowed(PermissionDenied):
+    """The caller's key may not be routed to the pool it asked for."""
+
+    code = "pool_not_allowed"
+
+
 class ModelNotFound(GatewayError):
     status = 404
     type = "invalid_request_error"
@@ -110,6 +128,14 @@ class NotFound(GatewayError):
     status = 404
     type = "not_found_error"
     code = "not_found"
+
+
+class Conflict(GatewayError):
+    """The change conflicts with the current state (a name in use, a parent that is gone)."""
+
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
 
 
 class RateLimited(GatewayError):

@@ -13,7 +13,8 @@ Verdicts, in the order they are checked:
 ``tried``        already tried by this request (tried again only in a later round, after backoff)
 ``disabled``     taken out of rotation by an operator
 ``unhealthy``    failing its provider's active health check
-``constraint``   outside the pool or labels the request asked for (``x-interlock-pool``/``-labels``)
+``constraint``   outside the pool or labels the request asked for (``x-interlock-pool``/``-labels``),
+                 or outside the pools the caller's key may use
 ``breaker_open`` its circuit breaker is open (or half-open with its probe slots taken)
 ``full``         no free concurrency slot; passed over while another had room
 ``retry_after``  inside a ``Retry-After`` period; passed over while another was not
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCORES",
+    "constrained",
     "decide",
     "decisions_json",
     "exclusion",
@@ -61,11 +63,25 @@ SCORES: Mapping[str, str] = {
 
 
 def matches(deployment: Deployment, ctx: RequestContext) -> bool:
-    """Whether ``deployment`` is in the pool and has the labels the request asked for."""
+    """Whether ``deployment`` is in the pool and has the labels the request asked for, and in a
+    pool the caller's key may use."""
     if ctx.required_pool is not None and deployment.pool != ctx.required_pool:
+        return False
+    principal = ctx.principal
+    if principal is not None and principal.pools.patterns and not principal.pools.allows(deployment.pool):
         return False
     labels = deployment.labels
     return all(labels.get(k) == v for k, v in ctx.required_labels.items())
+
+
+def constrained(ctx: RequestContext) -> bool:
+    """Whether the request is held to a pool or labels (its own, or its key's pools)."""
+    principal = ctx.principal
+    return (
+        ctx.required_pool is not None
+        or bool(ctx.required_labels)
+        or (principal is not None and bool(principal.pools.patterns))
+    )
 
 
 def exclusion(
@@ -79,7 +95,7 @@ def exclusion(
         return "disabled"
     if key in state.unhealthy:
         return "unhealthy"
-    if (ctx.required_pool is not None or ctx.required_labels) and not matches(deployment, ctx):
+    if constrained(ctx) and not matches(deployment, ctx):
         return "constraint"
     if not state.breaker(model, deployment).available():
         return "breaker_open"

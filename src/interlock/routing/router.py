@@ -26,6 +26,7 @@ from interlock.core.errors import (
     GatewayError,
     InvalidRequest,
     ModelNotFound,
+    PoolNotAllowed,
     RateLimited,
     ServiceUnavailable,
     UpstreamTimeout,
@@ -34,7 +35,7 @@ from interlock.core.tracing import NO_TRACER, Tracer
 from interlock.providers.base import Provider
 from interlock.routing.attempt import Stall, first_byte_due, run_attempt
 from interlock.routing.balancers import RouteHints, prompt_text
-from interlock.routing.decision import decide, exclusion, matches
+from interlock.routing.decision import constrained, decide, exclusion, matches
 from interlock.routing.hedge import hedged
 from interlock.routing.resume import Restart, continuation_body, resumable
 from interlock.routing.retry import RetryPolicy, backoff_delay, classify
@@ -95,6 +96,8 @@ class Router:
             model = models.popleft()
             if model.name in visited:
                 continue
+            if visited and ctx.principal is not None and not ctx.principal.models.allows(model.name):
+                continue  # a fallback the caller's key may not use
             if not visited:  # a fallback that cannot match is skipped; the first model must
                 self._check_labels(ctx, model)
             visited.add(model.name)
@@ -265,12 +268,20 @@ class Router:
 
     @staticmethod
     def _check_labels(ctx: RequestContext, model: ModelRoute) -> None:
-        if (ctx.required_pool or ctx.required_labels) and not any(matches(d, ctx) for d in model.deployments):
-            wanted = ", ".join(
-                ([f"pool={ctx.required_pool}"] if ctx.required_pool else [])
-                + [f"{k}={v}" for k, v in sorted(ctx.required_labels.items())]
+        if not constrained(ctx) or any(matches(d, ctx) for d in model.deployments):
+            return
+        pools = ctx.principal.pools if ctx.principal is not None else None
+        if pools is not None and pools.patterns and not any(pools.allows(d.pool) for d in model.deployments):
+            raise PoolNotAllowed(
+                f"No deployment of model '{model.name}' is in a pool this API key may use "
+                f"({', '.join(pools.patterns)}).",
+                param="model",
             )
-            raise InvalidRequest(f"No deployment of model '{model.name}' matches {wanted}.", param="model")
+        wanted = ", ".join(
+            ([f"pool={ctx.required_pool}"] if ctx.required_pool else [])
+            + [f"{k}={v}" for k, v in sorted(ctx.required_labels.items())]
+        )
+        raise InvalidRequest(f"No deployment of model '{model.name}' matches {wanted}.", param="model")
 
     @staticmethod
     def _retry_round_allowed(

@@ -1,4 +1,4 @@
-"""``GET /admin/reports/summary``: the aggregates behind ``interlock report`` (master key only).
+"""``GET /admin/reports/summary``: the aggregates behind ``interlock report`` (``reports.read``).
 
 Registered on the admin app by :func:`register_report_routes`; the numbers come from
 :mod:`interlock.telemetry.report_data`, computed by the database with grouped queries.
@@ -39,11 +39,11 @@ def parse_bucket(value: str) -> int:
 
 
 def register_report_routes(
-    app: FastAPI, runtime: Runtime, require_master: Callable[..., Coroutine[Any, Any, Principal]]
+    app: FastAPI, runtime: Runtime, caller: Callable[..., Coroutine[Any, Any, Principal]]
 ) -> None:
-    """Add the report routes to the admin app, guarded by its master-key dependency."""
+    """Add the report routes to the admin app, guarded by its permission dependency."""
 
-    @app.get("/reports/summary", dependencies=[Depends(require_master)])
+    @app.get("/reports/summary", dependencies=[Depends(caller)])
     async def report_summary(since: str = "7d", until: str | None = None, bucket: str = "1d") -> Response:
         """Performance, SLO compliance, cost, fallbacks and top consumers over ``since`` .. ``until``
         (durations like ``7d`` or ISO timestamps; ``until`` defaults to now), in ``bucket`` steps."""
@@ -63,7 +63,7 @@ def register_report_routes(
         report = await build_report(store, outcomes, slos, start, end, bucket_s)
         return Response(orjson.dumps(report), media_type="application/json")
 
-    @app.get("/reports/spend", dependencies=[Depends(require_master)])
+    @app.get("/reports/spend", dependencies=[Depends(caller)])
     async def report_spend(by: str = "team", since: str = "7d", until: str | None = None) -> Response:
         """Spend by ``team``, ``key``, ``user``, ``model`` or ``pool`` over ``since`` .. ``until``
         (showback / chargeback), highest cost first, with the total."""

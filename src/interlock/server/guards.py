@@ -2,9 +2,10 @@
 
 - :func:`serve_limited` runs an app under a body size limit: a declared ``Content-Length`` over it
   is refused at once (413, body unread); a chunked body is cut off as soon as it passes the limit.
-- :class:`AdminGuard` checks the master key before the admin API (FastAPI) reads a byte: FastAPI
+- :class:`AdminGuard` checks the caller's key before the admin API (FastAPI) reads a byte: FastAPI
   reads and parses the whole body before its dependencies run, so a check in a dependency comes
-  too late to stop an unauthenticated caller from making it buffer hundreds of megabytes.
+  too late to stop an unauthenticated caller from making it buffer hundreds of megabytes. (Each
+  route's permission is then checked by the ``caller`` dependency, in ``server.admin_access``.)
 - :func:`bearer_matches` compares a bearer token in constant time (``/metrics``).
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from interlock.core.errors import BodyTooLarge, GatewayError, PermissionDenied
 from interlock.governance.keys import KeyCache
+from interlock.governance.roles import Permission, require
 from interlock.server.asgi import (
     Message,
     Receive,
@@ -91,17 +93,29 @@ def _route_path(scope: Scope) -> str:
 
 
 class AdminGuard:
-    """ASGI middleware for the admin app: the master key, from the headers, before anything else;
-    then the admin body limit. ``public`` paths (the API docs, when public) are let through."""
+    """ASGI middleware for the admin app: a working key, from the headers, holding the permission
+    of the route asked for (``permission``), before anything else; then the admin body limit.
+    ``public`` paths (the API docs, when public) are let through; ``docs`` paths (the API docs,
+    when admin-only) need the master key or an ``admin`` key."""
 
     def __init__(
-        self, app: ASGIApp, *, keys: KeyCache, enabled: bool, limit: int, public: frozenset[str]
+        self,
+        app: ASGIApp,
+        *,
+        keys: KeyCache,
+        enabled: bool,
+        limit: int,
+        public: frozenset[str],
+        docs: frozenset[str] = frozenset(),
+        permission: Callable[[Scope], Permission | None] | None = None,
     ) -> None:
         self.app = app
         self._keys = keys
         self._enabled = enabled
         self._limit = limit
         self._public = public
+        self._docs = docs
+        self._permission = permission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,8 +133,11 @@ class AdminGuard:
         if not self._enabled:
             raise PermissionDenied("The admin API is disabled: no master key is configured.")
         principal = await self._keys.authenticate(api_key_from(scope))
-        if not principal.is_master:
-            raise PermissionDenied("The admin API needs the master key.")
+        if _route_path(scope) in self._docs and not (principal.is_master or "admin" in principal.roles):
+            raise PermissionDenied("The admin API docs need an admin key.")
+        permission = self._permission(scope) if self._permission is not None else None
+        if permission is not None:
+            require(principal, permission)
 
 
 def bearer_matches(scope: Scope, token: str) -> bool:

@@ -1,4 +1,7 @@
-"""``GET /v1/models`` and ``GET /v1/models/{id}``: the public model names, OpenAI's list shape."""
+"""``GET /v1/models`` and ``GET /v1/models/{id}``: the public model names, OpenAI's list shape.
+
+A key limited to some models sees only those; asking for one it may not use is a 404, as for a
+model that does not exist (so a list of allowed models does not reveal the others)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from interlock.core.access import AllowList
 from interlock.core.errors import GatewayError, ModelNotFound
 from interlock.governance.keys import KeyCache
 from interlock.routing.snapshot import ModelRoute, SnapshotRef
@@ -36,8 +40,8 @@ class ModelsEndpoint:
         request_id = request_id_for(scope)
         headers = [(b"x-request-id", request_id.encode())]
         try:
-            await self._keys.authenticate(api_key_from(scope))
-            body = self._describe(scope.get("path_params", {}).get("model_id"))
+            principal = await self._keys.authenticate(api_key_from(scope))
+            body = self._describe(scope.get("path_params", {}).get("model_id"), principal.models)
         except GatewayError as err:
             await send_bytes(
                 send, err.status, error_body(err), headers + error_headers(err), b"application/json"
@@ -45,15 +49,19 @@ class ModelsEndpoint:
             return
         await send_bytes(send, 200, orjson.dumps(body), headers, b"application/json")
 
-    def _describe(self, model_id: str | None) -> dict[str, Any]:
+    def _describe(self, model_id: str | None, allowed: AllowList) -> dict[str, Any]:
         snapshot = self._snapshot.current
         if model_id is None:
-            data = [_model_object(route, snapshot.created) for route in snapshot.models.values()]
-            data += [_alias_object(alias, snapshot.created) for alias in snapshot.tiers]
+            data = [
+                _model_object(route, snapshot.created)
+                for route in snapshot.models.values()
+                if allowed.allows(route.name)
+            ]
+            data += [_alias_object(a, snapshot.created) for a in snapshot.tiers if allowed.allows(a)]
             return {"object": "list", "data": data}
-        if model_id in snapshot.tiers:
+        if model_id in snapshot.tiers and allowed.allows(model_id):
             return _alias_object(model_id, snapshot.created)
         route = snapshot.models.get(model_id)
-        if route is None:
+        if route is None or not allowed.allows(route.name):
             raise ModelNotFound(f"The model '{clip(model_id)}' does not exist.", param="model")
         return _model_object(route, snapshot.created)

@@ -174,7 +174,7 @@ class Runtime:
         """Open the store (applying migrations), load keys, start the request-log writer."""
         settings = self.settings
         self.store = await Store.open(settings.store)
-        self.keys.attach(self.store.keys)
+        self.keys.attach(self.store.keys, self.store.tenants)
         await self.keys.start()
         if self.governance is not None:
             await self.governance.start()

@@ -17,22 +17,37 @@ never as driver exceptions, and never with a password in the message.
 
 from __future__ import annotations
 
-from interlock.store.audit import AuditEntry, AuditRepository
-from interlock.store.errors import StoreError, StoreUnavailable
-from interlock.store.keys import KEY_PREFIX, KeyRecord, KeyRepository, hash_key
+from interlock.store.audit import AuditActor, AuditEntry, AuditRepository
+from interlock.store.audit_chain import ChainReport
+from interlock.store.errors import StoreConflict, StoreError, StoreUnavailable
+from interlock.store.keys import KEY_PREFIX, KeyRecord, KeyRepository, hash_key, key_view
 from interlock.store.requests import RequestLogRepository, RequestRecord, StatusClass
 from interlock.store.sessions import SessionRepository
 from interlock.store.spend import SpendLine, SpendRepository, SpendSummary
 from interlock.store.store import Store
+from interlock.store.tenants import (
+    MEMBER_ROLES,
+    Membership,
+    OrgRecord,
+    TeamRecord,
+    TenantRepository,
+    UserRecord,
+    record_view,
+)
 from interlock.store.traffic import TrafficBucket, TrafficRepository, TrafficSeries
 from interlock.store.writer import RequestLogWriter, RequestSink, WriterStats
 
 __all__ = [
     "KEY_PREFIX",
+    "MEMBER_ROLES",
+    "AuditActor",
     "AuditEntry",
     "AuditRepository",
+    "ChainReport",
     "KeyRecord",
     "KeyRepository",
+    "Membership",
+    "OrgRecord",
     "RequestLogRepository",
     "RequestLogWriter",
     "RequestRecord",
@@ -43,11 +58,17 @@ __all__ = [
     "SpendSummary",
     "StatusClass",
     "Store",
+    "StoreConflict",
     "StoreError",
     "StoreUnavailable",
+    "TeamRecord",
+    "TenantRepository",
     "TrafficBucket",
     "TrafficRepository",
     "TrafficSeries",
+    "UserRecord",
     "WriterStats",
     "hash_key",
+    "key_view",
+    "record_view",
 ]

@@ -3,6 +3,7 @@
 ::
 
     StoreError              the database refused the operation (constraint, bad SQL, bad data)
+    ├── StoreConflict       the change conflicts with what is stored (a name in use, a parent gone)
     └── StoreUnavailable    the database cannot be reached or is not usable right now
 
 Messages name the database by its masked URL and never contain a password; the original driver
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import sqlalchemy.exc as sa_exc
 
-__all__ = ["StoreError", "StoreUnavailable", "translate_error"]
+__all__ = ["StoreConflict", "StoreError", "StoreUnavailable", "translate_error"]
 
 # A driver message is informative in its first line; later lines carry SQL text and parameters.
 _MAX_DETAIL = 300
@@ -24,6 +25,10 @@ _CALLER_ERRORS = (sa_exc.IntegrityError, sa_exc.ProgrammingError, sa_exc.DataErr
 
 class StoreError(Exception):
     """The database refused an operation. The message is safe to log and contains no password."""
+
+
+class StoreConflict(StoreError):
+    """The change conflicts with stored data; the message says how, in words fit for the caller."""
 
 
 class StoreUnavailable(StoreError):

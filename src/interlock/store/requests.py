@@ -108,6 +108,8 @@ class RequestLogRepository:
         status: int | None = None,
         status_class: StatusClass | None = None,
         key_id: str | None = None,
+        user_id: str | None = None,
+        team_id: str | None = None,
         client_request_id: str | None = None,
         outcomes: Sequence[str] | None = None,
         since: datetime | None = None,
@@ -115,7 +117,8 @@ class RequestLogRepository:
         limit: int = 100,
     ) -> list[RequestRecord]:
         """Matching records, newest first. ``status_class`` is ``"ok"`` (< 400) or ``"error"``;
-        ``outcomes`` keeps the records of those outcome classes.
+        ``outcomes`` keeps the records of those outcome classes; ``key_id``, ``user_id`` and
+        ``team_id`` keep one key's, user's or team's requests.
 
         ``since`` is inclusive and ``before`` exclusive; pass the oldest ``created_at`` of one page
         as ``before`` to fetch the next.
@@ -139,6 +142,10 @@ class RequestLogRepository:
             query = query.where(c.status < _ERROR_STATUS)
         if key_id is not None:
             query = query.where(c.key_id == key_id)
+        if user_id is not None:
+            query = query.where(c.user_id == user_id)
+        if team_id is not None:
+            query = query.where(c.team_id == team_id)
         if client_request_id is not None:
             query = query.where(c.client_request_id == client_request_id)
         if outcomes is not None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -37,24 +38,31 @@ __all__ = [
     "VERSION_TABLE",
     "UTCDateTime",
     "api_keys",
+    "audit_chain_head",
     "audit_log",
     "json_type",
     "metadata",
+    "orgs",
     "request_log",
     "store_meta",
     "store_secrets",
+    "team_members",
+    "teams",
     "ui_session_revocations",
+    "users",
 ]
 
 VERSION_TABLE = "interlock_alembic_version"
 """Alembic's bookkeeping table; named so it cannot clash with an application's own Alembic."""
 
 KEYS_REVISION = "keys_revision"
-"""The ``store_meta`` row bumped on every key create or revoke."""
+"""The ``store_meta`` row bumped on every change that affects how a key resolves: a key created,
+updated or revoked; an org, team or user changed or deleted; a membership changed."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
     "pk": "pk_%(table_name)s",
 }
 
@@ -103,7 +111,90 @@ api_keys = Table(
     Column("org_id", String, nullable=True),
     Column("roles", json_type(), nullable=False, server_default=text("'[]'")),
     Column("metadata", json_type(), nullable=False, server_default=text("'{}'")),
+    # allow-lists: exact names or globs; empty means no limit
+    Column("models", json_type(), nullable=False, server_default=text("'[]'")),
+    Column("pools", json_type(), nullable=False, server_default=text("'[]'")),
+    Index("ix_api_keys_team_id", "team_id"),
+    Index("ix_api_keys_user_id", "user_id"),
 )
+
+orgs = Table(
+    "orgs",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Column("metadata", json_type(), nullable=False, server_default=text("'{}'")),
+    # names are unique among the orgs that exist (a deleted org's name may be used again)
+    Index(
+        "uq_orgs_name_live",
+        "name",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+)
+"""Organizations: the top of the tenant tree. Deleting one is a soft delete (``deleted_at``)."""
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("org_id", String, ForeignKey("orgs.id", name="fk_teams_org_id"), nullable=False, index=True),
+    Column("name", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Column("metadata", json_type(), nullable=False, server_default=text("'{}'")),
+    Index(
+        "uq_teams_org_id_name_live",
+        "org_id",
+        "name",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+)
+"""Teams of an org. Service keys belong to a team; users are members of teams."""
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("org_id", String, ForeignKey("orgs.id", name="fk_users_org_id"), nullable=False, index=True),
+    Column("email", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Column("metadata", json_type(), nullable=False, server_default=text("'{}'")),
+    Index(
+        "uq_users_email_live",
+        "email",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+)
+"""People. A user belongs to one org; personal keys belong to a user."""
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", String, ForeignKey("teams.id", name="fk_team_members_team_id"), primary_key=True),
+    Column(
+        "user_id",
+        String,
+        ForeignKey("users.id", name="fk_team_members_user_id"),
+        primary_key=True,
+        index=True,
+    ),
+    Column("role", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+"""Which users are members of which teams, with their role there (``team_admin`` or ``developer``)."""
 
 request_log = Table(
     "request_log",
@@ -164,8 +255,25 @@ audit_log = Table(
     Column("action", String, nullable=False),
     Column("target", String, nullable=False),
     Column("detail", json_type(), nullable=False, server_default=text("'{}'")),
+    # the hash chain (store/audit_chain.py): position, who, the state before and after, and hashes
+    Column("seq", BigInteger, nullable=False, unique=True),
+    Column("actor", String, nullable=True),
+    Column("before", json_type(), nullable=True),
+    Column("after", json_type(), nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
     Index("ix_audit_log_target_at", "target", "at"),
 )
+
+audit_chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False, server_default=text("0")),
+    Column("hash", String(64), nullable=False),
+)
+"""One row (``id`` 1): the newest entry's position and hash. An append locks it (``FOR UPDATE``), so
+appends from many processes line up one behind another."""
 
 store_secrets = Table(
     "store_secrets",

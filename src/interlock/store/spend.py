@@ -1,8 +1,9 @@
 """Spend from the request log: cost, tokens and requests over a time range, by key, model and team.
 
 Sums are computed by the database (one grouped query per breakdown), so a summary costs a range scan
-of the ``created_at`` index, not a transfer of the rows. ``key_id`` narrows everything to one key's
-requests: that is how a key sees its own spend and nobody else's.
+of the ``created_at`` index, not a transfer of the rows. ``key_id``, ``user_id`` and ``team_id``
+narrow everything to one key's, user's or team's requests: that is how a caller sees its own spend
+and nobody else's.
 """
 
 from __future__ import annotations
@@ -68,10 +69,16 @@ class SpendRepository:
         self._db = db
 
     async def total(
-        self, since: datetime, until: datetime | None = None, *, key_id: str | None = None
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        key_id: str | None = None,
+        user_id: str | None = None,
+        team_id: str | None = None,
     ) -> SpendLine:
         """Totals only (one query): what a headline number needs."""
-        conditions = _conditions(since, until, key_id)
+        conditions = _conditions(since, until, key_id, user_id, team_id)
         async with self._db.read() as conn:
             row = (await conn.execute(_sums().where(*conditions))).one()
         return _line(None, tuple(row))
@@ -82,12 +89,14 @@ class SpendRepository:
         until: datetime | None = None,
         *,
         key_id: str | None = None,
+        user_id: str | None = None,
+        team_id: str | None = None,
         limit: int = 100,
     ) -> SpendSummary:
         """Totals and the by-key, by-model and by-team breakdowns for the range."""
         if not 1 <= limit <= _MAX_GROUPS:
             raise ValueError(f"limit must be between 1 and {_MAX_GROUPS}, got {limit}")
-        conditions = _conditions(since, until, key_id)
+        conditions = _conditions(since, until, key_id, user_id, team_id)
         c = request_log.c
         async with self._db.read() as conn:
             total_row = (await conn.execute(_sums().where(*conditions))).one()
@@ -124,7 +133,13 @@ class SpendRepository:
         return tuple(_line(row[0], row[1:]) for row in rows)
 
 
-def _conditions(since: datetime, until: datetime | None, key_id: str | None) -> list[ColumnElement[bool]]:
+def _conditions(
+    since: datetime,
+    until: datetime | None,
+    key_id: str | None,
+    user_id: str | None = None,
+    team_id: str | None = None,
+) -> list[ColumnElement[bool]]:
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ValueError(f"{name} must be timezone-aware (UTC), got a naive datetime")
@@ -132,8 +147,9 @@ def _conditions(since: datetime, until: datetime | None, key_id: str | None) -> 
     conditions: list[ColumnElement[bool]] = [c.created_at >= since]
     if until is not None:
         conditions.append(c.created_at < until)
-    if key_id is not None:
-        conditions.append(c.key_id == key_id)
+    for column, wanted in ((c.key_id, key_id), (c.user_id, user_id), (c.team_id, team_id)):
+        if wanted is not None:
+            conditions.append(column == wanted)
     return conditions
 
 

@@ -14,6 +14,7 @@ from interlock.store.migrate import upgrade_to_head
 from interlock.store.requests import RequestLogRepository
 from interlock.store.sessions import SessionRepository
 from interlock.store.spend import SpendRepository
+from interlock.store.tenants import TenantRepository
 from interlock.store.traffic import TrafficRepository
 from interlock.store.urls import Backend, parse_database_url
 
@@ -23,7 +24,7 @@ __all__ = ["Store"]
 class Store:
     """The gateway's database. Make one with :meth:`open`; close it with :meth:`close`."""
 
-    __slots__ = ("_audit", "_db", "_keys", "_requests", "_sessions", "_spend", "_traffic")
+    __slots__ = ("_audit", "_db", "_keys", "_requests", "_sessions", "_spend", "_tenants", "_traffic")
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -33,6 +34,7 @@ class Store:
         self._traffic = TrafficRepository(db)
         self._audit = AuditRepository(db)
         self._sessions = SessionRepository(db)
+        self._tenants = TenantRepository(db)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True, connect_timeout: float = 10.0) -> Store:
@@ -65,6 +67,11 @@ class Store:
         return self._keys
 
     @property
+    def tenants(self) -> TenantRepository:
+        """Orgs, teams, users and team memberships."""
+        return self._tenants
+
+    @property
     def requests(self) -> RequestLogRepository:
         """The request log."""
         return self._requests
@@ -81,7 +88,7 @@ class Store:
 
     @property
     def audit(self) -> AuditRepository:
-        """The audit log of operator actions."""
+        """The hash-chained audit log of administrative changes."""
         return self._audit
 
     @property

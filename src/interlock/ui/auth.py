@@ -110,20 +110,7 @@ class Authenticator:
     async def _principal(self, key_id: str) -> Principal | None:
         if key_id == MASTER.key_id:
             return MASTER if self._runtime.settings.master_key_hash() is not None else None
-        store = self._runtime.store
-        if store is None:
-            return None
-        record = await store.keys.get(key_id)
-        if record is None or not record.usable():
-            return None
-        return Principal(
-            key_id=record.id,
-            name=record.name,
-            user_id=record.user_id,
-            team_id=record.team_id,
-            org_id=record.org_id,
-            roles=tuple(record.roles),
-        )
+        return await self._runtime.keys.principal_of(key_id)
 
     def set_cookie(self, request: Request, response: Response, principal: Principal) -> None:
         response.set_cookie(

@@ -65,9 +65,9 @@ class Viewer:
     def has_role(self, role: str | None) -> bool:
         """Whether this viewer holds ``role``.
 
-        The master key holds every role. Other keys hold :data:`VIEWER` only, whatever roles are
-        stored on them, until governance defines what a stored role may do on the dashboard — the
-        same rule the admin API follows. This is the one place to change when that lands.
+        The master key holds every role. Other keys hold :data:`VIEWER` only on the dashboard,
+        whatever their role: the admin API enforces roles (docs/governance.md), the dashboard does
+        not yet. This is the one place to change when it does.
         """
         return role is None or role == VIEWER or self.principal.is_master
 

@@ -22,7 +22,7 @@ from typing import Any
 from interlock.core.errors import NotFound
 from interlock.routing.snapshot import Deployment, ModelRoute
 from interlock.routing.status import deployment_status
-from interlock.store import StoreError
+from interlock.store import AuditActor, StoreError
 from interlock.ui.charts import chart, color, per_second, series, time_window
 from interlock.ui.sections import ActionFunction, Section, SectionContext
 
@@ -183,7 +183,14 @@ def _action(name: str, disable: bool, done: str) -> ActionFunction:
             "in_flight": routing.load.get(deployment.id).in_flight,
         }
         try:
-            await ctx.store.audit.record(name, deployment.id, actor_key_id=ctx.viewer.key_id, detail=detail)
+            await ctx.store.audit.record(
+                name,
+                deployment.id,
+                actor=AuditActor(ctx.viewer.key_id, ctx.viewer.name),
+                before={"disabled": was_disabled},
+                after={"disabled": disable},
+                detail=detail,
+            )
         except StoreError:
             log.exception("operator action %s on %s applied but not audited", name, deployment.id)
             return f"{done} {deployment.id}, but the audit log could not be written (store unavailable)."
