@@ -7,6 +7,10 @@ model rpm). Backends: process memory, the SQLite file that several workers share
 (one process here: no lock contention), and Redis on 127.0.0.1:6379 (skipped if absent). Values are
 µs of wall time per request, the median of the rounds.
 
+A second table compares the Redis clients on one ``EVALSHA`` after another: redis-py's asyncio client
+(configured as ``RedisCounters`` used to configure it) and the pipelined ``RespClient`` that
+``RedisCounters`` now uses, in CPU time of this process and wall time per call.
+
 Run: ``python benchmarks/governance_engine.py [--quick] [--repeat N]``.
 """
 
@@ -21,7 +25,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+import redis.asyncio as aioredis
 import uvloop
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from interlock.core.context import Principal
 from interlock.governance.budgets import Budget, BudgetEngine, Granted
@@ -29,9 +36,12 @@ from interlock.governance.counters import Counters
 from interlock.governance.local_counters import LocalCounters, MemoryStore
 from interlock.governance.ratelimits import Admitted, RateLimit, RateLimiter
 from interlock.governance.redis_counters import RedisCounters
+from interlock.governance.resp import RespClient
 from interlock.governance.scopes import Scope
 from interlock.governance.sqlite_store import SqliteStore
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+INCR_SCRIPT = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 CALLER = Principal(key_id="k1", name="k1", team_id="t1", user_id="u1", org_id="o1")
 BUDGETS = [
     Budget("all", Scope("global"), "month", 10**15),
@@ -90,9 +100,7 @@ async def backends(tmp: Path) -> list[tuple[str, Counters | None]]:
         ("memory", LocalCounters(MemoryStore())),
         ("sqlite", LocalCounters(SqliteStore(tmp / "counters.db"))),
     ]
-    redis = RedisCounters.from_url(
-        "redis://127.0.0.1:6379/0", prefix=f"interlock-bench:{secrets.token_hex(4)}:"
-    )
+    redis = RedisCounters.from_url(REDIS_URL, prefix=f"interlock-bench:{secrets.token_hex(4)}:")
     if await redis.ping():
         await redis.load_scripts()
         found.append(("redis", redis))
@@ -104,10 +112,58 @@ async def backends(tmp: Path) -> list[tuple[str, Counters | None]]:
 
 async def clean(counters: Counters) -> None:
     if isinstance(counters, RedisCounters):
-        keys = [key async for key in counters.client.scan_iter(match=counters.prefix + "*", count=1000)]
-        if keys:
-            await counters.client.delete(*keys)
+        cursor = "0"
+        while True:
+            cursor, keys = await counters.client.call(
+                "SCAN", cursor, "MATCH", counters.prefix + "*", "COUNT", 1000
+            )
+            if keys:
+                await counters.client.call("DEL", *keys)
+            if cursor == "0":
+                break
     await counters.aclose()
+
+
+async def evalsha_cost(calls: int, rounds: int) -> dict[str, tuple[float, float]] | None:
+    """µs of CPU and of wall time per ``EVALSHA``, per client (median of rounds, taken in turns)."""
+    resp = RespClient.from_url(REDIS_URL)
+    pool = aioredis.ConnectionPool.from_url(
+        REDIS_URL,
+        socket_connect_timeout=0.5,
+        socket_timeout=0.25,
+        max_connections=64,
+        decode_responses=True,
+        retry=Retry(NoBackoff(), 0),
+    )
+    pyredis = aioredis.Redis.from_pool(pool)
+    key = f"interlock-bench:{secrets.token_hex(4)}:evalsha"
+    try:
+        sha = await resp.script_load(INCR_SCRIPT)
+        clients: dict[str, Callable[[], Awaitable[object]]] = {
+            "redis-py": lambda: pyredis.evalsha(sha, 1, key, 1),
+            "RespClient": lambda: resp.evalsha(sha, 1, key, 1),
+        }
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
+        for call in clients.values():
+            for _ in range(min(500, calls)):
+                await call()
+        for _ in range(rounds):
+            for name, call in clients.items():
+                wall, cpu = time.perf_counter(), time.process_time()
+                for _ in range(calls):
+                    await call()
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                samples[name].append((cpu / calls * 1e6, wall / calls * 1e6))
+        await resp.call("DEL", key)
+    except OSError:
+        return None
+    finally:
+        await resp.aclose()
+        await pyredis.aclose()
+    return {
+        name: (statistics.median(c for c, _ in values), statistics.median(w for _, w in values))
+        for name, values in samples.items()
+    }
 
 
 async def run(quick: bool, rounds: int) -> int:
@@ -129,6 +185,13 @@ async def run(quick: bool, rounds: int) -> int:
         if (name, "limit check") in table:
             print(f"{name:<8} {table[(name, 'reserve+settle')]:>15.1f} {table[(name, 'limit check')]:>12.1f}")
     print()
+    clients = await evalsha_cost(calls, rounds)
+    if clients is not None:
+        print(f"µs per EVALSHA, one after another, median of {rounds} rounds of {calls} calls")
+        print(f"{'client':<11} {'CPU':>6} {'wall':>6}")
+        for name, (cpu, wall) in clients.items():
+            print(f"{name:<11} {cpu:>6.1f} {wall:>6.1f}")
+        print()
     missed = 0
     for (name, op), target in TARGETS_US.items():
         if (name, op) not in table:

@@ -46,7 +46,8 @@ class RedisSpec(_Strict):
     timeout_s: float = Field(0.25, gt=0, le=30)
     """A command slower than this counts as Redis being unreachable (the fallback answers)."""
     max_connections: int = Field(64, ge=1, le=10_000)
-    """Connections in this process's pool."""
+    """Accepted for compatibility and unused: each process keeps one pipelined connection to Redis
+    for the counters (``governance/resp.py``)."""
     fallback_processes: int | None = Field(None, ge=1, le=100_000)
     """While Redis is unreachable each process enforces 1/this of every limit: the number of gateway
     processes in all (instances × workers). None: this instance's ``server.workers``."""
