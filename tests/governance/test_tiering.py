@@ -161,3 +161,21 @@ def test_bad_tier_config_names_the_field(tiers: str, message: str, tmp_path: Pat
     text = text.split("tiers:")[0] + "tiers:\n  " + tiers + "\n"
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("'", ".")):
         parse_settings(text, env={})
+
+
+def test_a_key_limited_to_some_models_gets_the_nearest_tier_it_may_use(tiered: Gateway) -> None:
+    with tiered.admin() as admin:
+        made = admin.post("/admin/keys", json={"name": "no-premium", "models": ["auto", "small", "medium"]})
+        made.raise_for_status()
+        only_large = admin.post("/admin/keys", json={"name": "large-only", "models": ["auto", "large"]})
+    client = tiered.openai(made.json()["key"])
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": CODE}], max_tokens=5
+    )
+    assert raw.headers["x-interlock-tier"].startswith("standard; model=medium")
+    record = _record(tiered, raw.headers["x-request-id"])
+    assert record["extra"]["tier"]["reasons"][-1] == "this key may not use 'large'"
+    cheap = tiered.openai(only_large.json()["key"]).chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "hi"}], max_tokens=5
+    )
+    assert cheap.headers["x-interlock-tier"].startswith("premium; model=large")  # the only one it may use

@@ -113,6 +113,9 @@ class BudgetStage:
             models = [spec.model_for(t) for t in TIERS]
             if ctx.model in models and models.index(ctx.model) > 0:
                 cheaper = models.index(ctx.model) - 1
+                principal = ctx.principal
+                if principal is not None and not principal.models.allows(models[cheaper]):
+                    return False
                 reasons = list(ctx.tier["reasons"]) if ctx.tier is not None else []  # type: ignore[call-overload]
                 ctx.tier = {
                     "alias": name,
