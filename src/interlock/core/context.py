@@ -114,9 +114,9 @@ class Hold(Protocol):
     """Something a request took before it ran — a rate-limit slot, a budget reservation — to be
     settled with what the request really used once it is over."""
 
-    def finish(self, ctx: RequestContext, cost_usd: float) -> None:
-        """Settle, now that ``ctx`` is over and cost ``cost_usd``; never blocks or raises (the
-        work may run in the background)."""
+    async def settle(self, ctx: RequestContext, cost_usd: float) -> None:
+        """Settle, now that ``ctx`` is over and cost ``cost_usd`` (run in the background, after the
+        answer has left)."""
         ...
 
 

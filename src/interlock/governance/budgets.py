@@ -18,7 +18,6 @@ starting a new counter.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Literal
 
 from interlock.core.context import Principal
 from interlock.governance.counters import BudgetLine, BudgetUsage, Counters
+from interlock.governance.ids import new_id
 from interlock.governance.periods import Period, PeriodWindow, period_window
 from interlock.governance.scopes import Scope, applicable
 
@@ -47,6 +47,9 @@ RefusalReason = Literal["exceeded", "never_fits", "request_cap"]
 DEFAULT_THRESHOLDS = (70, 100, 120)
 _KEY_GRACE_MS = 24 * 3600 * 1000
 """A period's counter outlives the period by a day, for settles of requests that began in it."""
+
+
+_LEVELS_CACHED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +117,6 @@ class ThresholdCrossed:
     limit: int
 
 
-def _new_id() -> str:
-    return secrets.token_hex(8)
-
-
 class BudgetEngine:
     """Reserve, settle and release against the configured budgets, on any counter backend."""
 
@@ -130,7 +129,7 @@ class BudgetEngine:
         max_request_cost: int | None = None,
         key_max_request_cost: Mapping[str, int] | None = None,
         clock: Callable[[], float] = time.time,
-        new_id: Callable[[], str] = _new_id,
+        new_id: Callable[[], str] = new_id,
     ) -> None:
         self.budgets = tuple(budgets)
         self.counters = counters
@@ -139,8 +138,21 @@ class BudgetEngine:
         self._key_caps = dict(key_max_request_cost or {})
         self._clock = clock
         self._new_id = new_id
+        self._levels: dict[tuple[str | None, ...], tuple[BudgetLevel, ...]] = {}
+        self._windows: dict[Period, PeriodWindow] = {}
 
     def levels(self, principal: Principal, model: str) -> tuple[BudgetLevel, ...]:
+        """The rules a request by ``principal`` for ``model`` counts against (remembered per
+        principal and model: the rules and a key's owners change only with a new engine or key)."""
+        found_key = (principal.key_id, principal.user_id, principal.team_id, principal.org_id, model)
+        found = self._levels.get(found_key)
+        if found is None:
+            if len(self._levels) > _LEVELS_CACHED:
+                self._levels.clear()
+            found = self._levels[found_key] = self._find_levels(principal, model)
+        return found
+
+    def _find_levels(self, principal: Principal, model: str) -> tuple[BudgetLevel, ...]:
         """The budgets a request by ``principal`` for ``model`` draws on."""
         found = applicable(
             self.budgets,
@@ -150,6 +162,15 @@ class BudgetEngine:
             model,
         )
         return tuple(BudgetLevel(budget, subject) for budget, subject in found)
+
+    def _window(self, period: Period, now_s: float) -> PeriodWindow:
+        """The period containing ``now_s``; the calendar arithmetic runs once per period, not per
+        request."""
+        last = self._windows.get(period)
+        now_ms = now_s * 1000
+        if last is None or now_ms < last.start_ms or (last.end_ms is not None and now_ms >= last.end_ms):
+            last = self._windows[period] = period_window(period, now_s)
+        return last
 
     def request_cap(self, key_id: str | None) -> int | None:
         """The most one request of this key may cost (micro-dollars), if capped."""
@@ -189,7 +210,7 @@ class BudgetEngine:
                 return Refused("never_fits", budget, level.subject, budget.limit, budget.action)
         now_s = self._clock()
         now_ms = int(now_s * 1000)
-        windows = [period_window(level.budget.period, now_s) for level in levels]
+        windows = [self._window(level.budget.period, now_s) for level in levels]
         lines = tuple(
             self._line(level, window, level.budget.name in waive)
             for level, window in zip(levels, windows, strict=True)
@@ -237,5 +258,5 @@ class BudgetEngine:
     async def usage(self, levels: Sequence[BudgetLevel]) -> tuple[BudgetUsage, ...]:
         """Settled and reserved spend of each level in its current period."""
         now_s = self._clock()
-        lines = [self._line(level, period_window(level.budget.period, now_s), False) for level in levels]
+        lines = [self._line(level, self._window(level.budget.period, now_s), False) for level in levels]
         return await self.counters.usage(lines, int(now_s * 1000))

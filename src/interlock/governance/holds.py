@@ -1,7 +1,7 @@
 """Settling what requests took: rate-limit tickets and budget reservations, off the request path.
 
 A governance stage appends a hold to ``ctx.holds``; when the request is recorded (its status, usage
-and cost known), each hold's ``finish`` starts the settlement as a background task — the answer has
+and cost known), one background task settles them all (:meth:`Settler.settle`) — the answer has
 already left. :class:`Settler` keeps those tasks, so that none is lost while it runs, logs a
 failure once instead of raising it into nothing, and lets shutdown wait for the last ones.
 """
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from interlock.core.context import RequestContext
+from interlock.core.context import Hold, RequestContext
 from interlock.governance.budgets import BudgetEngine, Reservation, ThresholdCrossed
 from interlock.governance.money import usd_to_micros
 from interlock.governance.ratelimits import RateLimiter, Ticket
@@ -46,6 +46,10 @@ class Settler:
             self.failures += 1
             log.warning("settling a request's budget or limits failed: %s", type(error).__name__)
 
+    def settle(self, ctx: RequestContext, cost_usd: float) -> None:
+        """Settle every hold of ``ctx`` in one background task (never blocks or raises)."""
+        self.run(_settle_all(tuple(ctx.holds), ctx, cost_usd))
+
     @property
     def pending(self) -> int:
         return len(self._tasks)
@@ -56,6 +60,17 @@ class Settler:
             await asyncio.wait(list(self._tasks), timeout=timeout_s)
 
 
+async def _settle_all(holds: tuple[Hold, ...], ctx: RequestContext, cost_usd: float) -> None:
+    failed: BaseException | None = None
+    for hold in holds:
+        try:
+            await hold.settle(ctx, cost_usd)
+        except Exception as exc:  # the others still settle; the first failure is reported
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+
+
 def used_tokens(ctx: RequestContext) -> int:
     usage = ctx.usage
     return 0 if usage is None else usage.prompt_tokens + usage.completion_tokens
@@ -64,37 +79,29 @@ def used_tokens(ctx: RequestContext) -> int:
 class LimitHold:
     """A rate-limit ticket: its token and cost buckets corrected, its slots freed."""
 
-    __slots__ = ("_limiter", "_settler", "_ticket")
+    __slots__ = ("_limiter", "_ticket")
 
-    def __init__(self, limiter: RateLimiter, ticket: Ticket, settler: Settler) -> None:
+    def __init__(self, limiter: RateLimiter, ticket: Ticket) -> None:
         self._limiter = limiter
         self._ticket = ticket
-        self._settler = settler
 
-    def finish(self, ctx: RequestContext, cost_usd: float) -> None:
-        work = self._limiter.settle(self._ticket, tokens=used_tokens(ctx), cost=usd_to_micros(cost_usd))
-        self._settler.run(work)
+    async def settle(self, ctx: RequestContext, cost_usd: float) -> None:
+        await self._limiter.settle(self._ticket, tokens=used_tokens(ctx), cost=usd_to_micros(cost_usd))
 
 
 class BudgetHold:
     """A budget reservation: replaced by the request's real cost (nothing, when it failed)."""
 
-    __slots__ = ("_engine", "_reservation", "_settler", "_sink")
+    __slots__ = ("_engine", "_reservation", "_sink")
 
-    def __init__(
-        self, engine: BudgetEngine, reservation: Reservation, settler: Settler, sink: ThresholdSink
-    ) -> None:
+    def __init__(self, engine: BudgetEngine, reservation: Reservation, sink: ThresholdSink) -> None:
         self._engine = engine
         self._reservation = reservation
-        self._settler = settler
         self._sink = sink
 
-    def finish(self, ctx: RequestContext, cost_usd: float) -> None:
+    async def settle(self, ctx: RequestContext, cost_usd: float) -> None:
         if cost_usd <= 0:
-            self._settler.run(self._engine.release(self._reservation))
+            await self._engine.release(self._reservation)
             return
-        self._settler.run(self._settle(usd_to_micros(cost_usd)))
-
-    async def _settle(self, actual: int) -> None:
-        for event in await self._engine.settle(self._reservation, actual):
+        for event in await self._engine.settle(self._reservation, usd_to_micros(cost_usd)):
             self._sink(event)

@@ -14,7 +14,6 @@ counts (as budgets settle) and frees the slots.
 from __future__ import annotations
 
 import math
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from typing import Literal
 
 from interlock.core.context import Principal
 from interlock.governance.counters import BucketLine, Counters, LeaseLine
+from interlock.governance.ids import new_id
 from interlock.governance.rate_headers import RateHeaders
 from interlock.governance.scopes import Scope, applicable
 
@@ -38,6 +38,9 @@ __all__ = [
 
 LimitKind = Literal["requests", "tokens", "cost", "concurrent"]
 WINDOW_MS = 60_000
+
+
+_LEVELS_CACHED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +100,6 @@ class Limited:
     headers: RateHeaders
 
 
-def _new_id() -> str:
-    return secrets.token_hex(8)
-
-
 class RateLimiter:
     """Checks and takes every applicable limit in one call to the counter backend."""
 
@@ -111,15 +110,27 @@ class RateLimiter:
         *,
         lease_ttl_s: float = 900.0,
         clock: Callable[[], float] = time.time,
-        new_id: Callable[[], str] = _new_id,
+        new_id: Callable[[], str] = new_id,
     ) -> None:
         self.limits = tuple(limits)
         self.counters = counters
         self._lease_ttl_ms = int(lease_ttl_s * 1000)
         self._clock = clock
         self._new_id = new_id
+        self._levels: dict[tuple[str | None, ...], tuple[LimitLevel, ...]] = {}
 
     def levels(self, principal: Principal, model: str) -> tuple[LimitLevel, ...]:
+        """The rules a request by ``principal`` for ``model`` counts against (remembered per
+        principal and model: the rules and a key's owners change only with a new engine or key)."""
+        found_key = (principal.key_id, principal.user_id, principal.team_id, principal.org_id, model)
+        found = self._levels.get(found_key)
+        if found is None:
+            if len(self._levels) > _LEVELS_CACHED:
+                self._levels.clear()
+            found = self._levels[found_key] = self._find_levels(principal, model)
+        return found
+
+    def _find_levels(self, principal: Principal, model: str) -> tuple[LimitLevel, ...]:
         """The limits a request by ``principal`` for ``model`` must pass."""
         found = applicable(
             self.limits, lambda r: r.scope, lambda r: (r.scope.kind, r.scope.model), principal, model

@@ -104,7 +104,7 @@ class Runtime:
         governed, pressure = self._governance_stages()
         return build_chain(
             [
-                AccountStage([_settle_holds, *recorders] if governed else recorders),
+                AccountStage([self._settle_holds, *recorders] if governed else recorders),
                 *trace,
                 AuthStage(self.keys),
                 TierStage(self.snapshot, pressure) if pressure is not None else TierStage(self.snapshot),
@@ -122,13 +122,11 @@ class Runtime:
         spec = self.settings.budgets
         stages: list[LimitsStage | BudgetStage] = []
         if gov.limits.limits:
-            stages.append(LimitsStage(gov.limits, self.snapshot, self.settler, spec.default_output_tokens))
+            stages.append(LimitsStage(gov.limits, self.snapshot, spec.default_output_tokens))
         pressure = BudgetPressure(gov.budgets)
         if gov.budgets.budgets or spec.max_request_usd or spec.key_max_request_usd:
             stages.append(
-                BudgetStage(
-                    gov.budgets, gov.limits, self.snapshot, self.settler, self.budget_alerts, pressure, spec
-                )
+                BudgetStage(gov.budgets, gov.limits, self.snapshot, self.budget_alerts, pressure, spec)
             )
         return stages, pressure
 
@@ -166,6 +164,11 @@ class Runtime:
             self.keys.forget(anomaly.subject)
             detail = {"via": "spend-anomaly", "recent_usd": anomaly.recent_usd}
             await store.audit.record("revoke", anomaly.subject, actor_key_id=None, detail=detail)
+
+    def _settle_holds(self, ctx: RequestContext, record: RequestRecord) -> None:
+        """Settle what the governance stages took for ``ctx`` (a recorder: never blocks or raises)."""
+        if ctx.holds:
+            self.settler.settle(ctx, record.cost)
 
     def _writer_stats(self) -> WriterStats | None:
         return self.writer.stats if self.writer is not None else None
@@ -241,12 +244,3 @@ def _governance(settings: Settings) -> Governance | None:
     if not (budgets.rules or budgets.max_request_usd or budgets.key_max_request_usd or limits.rules):
         return None
     return build_governance(settings)
-
-
-def _settle_holds(ctx: RequestContext, record: RequestRecord) -> None:
-    """Settle what the governance stages took for ``ctx`` (a recorder: never blocks or raises)."""
-    for hold in ctx.holds:
-        try:
-            hold.finish(ctx, record.cost)
-        except Exception:  # a recorder must not raise; the settlement logs its own failures
-            log.exception("could not start settling a request's budget or limits")

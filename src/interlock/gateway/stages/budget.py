@@ -26,7 +26,7 @@ from interlock.core.context import Principal, Reply, RequestContext
 from interlock.core.errors import BudgetExceeded, InvalidRequest
 from interlock.gateway.chain import Next
 from interlock.governance.budgets import BudgetEngine, BudgetLevel, Granted, Refused
-from interlock.governance.holds import BudgetHold, Settler, ThresholdSink
+from interlock.governance.holds import BudgetHold, ThresholdSink
 from interlock.governance.money import micros_to_usd
 from interlock.governance.periods import period_window
 from interlock.governance.pressure import BudgetPressure
@@ -45,7 +45,6 @@ class BudgetStage:
         engine: BudgetEngine,
         limiter: RateLimiter,
         snapshot: SnapshotRef,
-        settler: Settler,
         sink: ThresholdSink,
         pressure: BudgetPressure,
         spec: BudgetsSpec,
@@ -53,7 +52,6 @@ class BudgetStage:
         self._engine = engine
         self._limiter = limiter
         self._snapshot = snapshot
-        self._settler = settler
         self._sink = sink
         self._pressure = pressure
         self._spec = spec
@@ -68,7 +66,7 @@ class BudgetStage:
             return await call_next(ctx)
         granted = await self._reserve(ctx, principal, levels, frozenset())
         self._pressure.note(granted.reservation.levels, granted.used, granted.reservation.amount)
-        ctx.holds.append(BudgetHold(engine, granted.reservation, self._settler, self._sink))
+        ctx.holds.append(BudgetHold(engine, granted.reservation, self._sink))
         return await call_next(ctx)
 
     async def _reserve(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from interlock.core.context import Reply, RequestContext
 from interlock.core.errors import InvalidRequest, RateLimited
 from interlock.gateway.chain import Next
-from interlock.governance.holds import LimitHold, Settler
+from interlock.governance.holds import LimitHold
 from interlock.governance.ratelimits import Admitted, Limited, RateLimiter, retry_after_header
 from interlock.governance.request_cost import request_max_cost
 from interlock.routing.snapshot import SnapshotRef
@@ -29,12 +29,9 @@ _WHAT = {
 
 
 class LimitsStage:
-    def __init__(
-        self, limiter: RateLimiter, snapshot: SnapshotRef, settler: Settler, default_output_tokens: int
-    ) -> None:
+    def __init__(self, limiter: RateLimiter, snapshot: SnapshotRef, default_output_tokens: int) -> None:
         self._limiter = limiter
         self._snapshot = snapshot
-        self._settler = settler
         self._default_output = default_output_tokens
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Reply:
@@ -49,7 +46,7 @@ class LimitsStage:
         if isinstance(outcome, Limited):
             raise _refusal(outcome, prompt + output)
         assert isinstance(outcome, Admitted)
-        ctx.holds.append(LimitHold(self._limiter, outcome.ticket, self._settler))
+        ctx.holds.append(LimitHold(self._limiter, outcome.ticket))
         return await call_next(ctx)
 
 
