@@ -1,7 +1,9 @@
 """The embedded default: what ``interlock up`` serves when no config file is given.
 
 A demo fleet of simulated backends in two pools — a cheap, fast "cpu" model and a premium "gpu"
-model — so everything works offline on first run. Real providers join when their API keys are set.
+model — so everything works offline on first run, with a tiered alias (``auto``), a monthly and a
+per-key daily budget, and a per-key rate limit to see governance at work. Real providers join when
+their API keys are set.
 
 The demo's master key is generated at the first start and shown that once; only its SHA-256 is
 kept, in ``.interlock/master.key.sha256``. Later starts authenticate against the hash and say the
@@ -183,4 +185,19 @@ def demo_settings(
                 }
             ]
         }
-    return {"store": store, "providers": providers, "pools": pools, "models": models}
+    return {
+        "store": store,
+        "providers": providers,
+        "pools": pools,
+        "models": models,
+        # a tiered alias, a budget and a limit to try (docs/governance.md); ample for a demo
+        "tiers": {"auto": {"economy": "fast", "standard": "chat", "premium": "premium"}},
+        "budgets": {
+            "max_request_usd": 1.0,
+            "rules": [
+                {"name": "demo-monthly", "scope": "global", "period": "month", "limit_usd": 100},
+                {"name": "per-key-daily", "scope": "key", "period": "day", "limit_usd": 10},
+            ],
+        },
+        "limits": {"rules": [{"scope": "key", "requests_per_min": 6000, "tokens_per_min": 10_000_000}]},
+    }
