@@ -27,7 +27,7 @@ from interlock.core.context import Principal
 from interlock.governance.counters import BudgetLine, BudgetUsage, Counters
 from interlock.governance.ids import new_id
 from interlock.governance.periods import Period, PeriodWindow, period_window
-from interlock.governance.scopes import Scope, applicable
+from interlock.governance.scopes import LevelCache, Scope, applicable
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -47,9 +47,6 @@ RefusalReason = Literal["exceeded", "never_fits", "request_cap"]
 DEFAULT_THRESHOLDS = (70, 100, 120)
 _KEY_GRACE_MS = 24 * 3600 * 1000
 """A period's counter outlives the period by a day, for settles of requests that began in it."""
-
-
-_LEVELS_CACHED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,19 +135,12 @@ class BudgetEngine:
         self._key_caps = dict(key_max_request_cost or {})
         self._clock = clock
         self._new_id = new_id
-        self._levels: dict[tuple[str | None, ...], tuple[BudgetLevel, ...]] = {}
+        self._levels: LevelCache[BudgetLevel] = LevelCache(self._find_levels)
         self._windows: dict[Period, PeriodWindow] = {}
 
     def levels(self, principal: Principal, model: str) -> tuple[BudgetLevel, ...]:
-        """The rules a request by ``principal`` for ``model`` counts against (remembered per
-        principal and model: the rules and a key's owners change only with a new engine or key)."""
-        found_key = (principal.key_id, principal.user_id, principal.team_id, principal.org_id, model)
-        found = self._levels.get(found_key)
-        if found is None:
-            if len(self._levels) > _LEVELS_CACHED:
-                self._levels.clear()
-            found = self._levels[found_key] = self._find_levels(principal, model)
-        return found
+        """The rules a request by ``principal`` for ``model`` counts against."""
+        return self._levels(principal, model)
 
     def _find_levels(self, principal: Principal, model: str) -> tuple[BudgetLevel, ...]:
         """The budgets a request by ``principal`` for ``model`` draws on."""

@@ -23,7 +23,7 @@ from interlock.core.context import Principal
 from interlock.governance.counters import BucketLine, Counters, LeaseLine
 from interlock.governance.ids import new_id
 from interlock.governance.rate_headers import RateHeaders
-from interlock.governance.scopes import Scope, applicable
+from interlock.governance.scopes import LevelCache, Scope, applicable
 
 __all__ = [
     "Admitted",
@@ -38,9 +38,6 @@ __all__ = [
 
 LimitKind = Literal["requests", "tokens", "cost", "concurrent"]
 WINDOW_MS = 60_000
-
-
-_LEVELS_CACHED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,18 +114,11 @@ class RateLimiter:
         self._lease_ttl_ms = int(lease_ttl_s * 1000)
         self._clock = clock
         self._new_id = new_id
-        self._levels: dict[tuple[str | None, ...], tuple[LimitLevel, ...]] = {}
+        self._levels: LevelCache[LimitLevel] = LevelCache(self._find_levels)
 
     def levels(self, principal: Principal, model: str) -> tuple[LimitLevel, ...]:
-        """The rules a request by ``principal`` for ``model`` counts against (remembered per
-        principal and model: the rules and a key's owners change only with a new engine or key)."""
-        found_key = (principal.key_id, principal.user_id, principal.team_id, principal.org_id, model)
-        found = self._levels.get(found_key)
-        if found is None:
-            if len(self._levels) > _LEVELS_CACHED:
-                self._levels.clear()
-            found = self._levels[found_key] = self._find_levels(principal, model)
-        return found
+        """The rules a request by ``principal`` for ``model`` counts against."""
+        return self._levels(principal, model)
 
     def _find_levels(self, principal: Principal, model: str) -> tuple[LimitLevel, ...]:
         """The limits a request by ``principal`` for ``model`` must pass."""

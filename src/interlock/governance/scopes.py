@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from interlock.core.context import Principal
 
-__all__ = ["ANY", "SCOPE_KINDS", "Scope", "ScopeKind", "applicable", "key_part"]
+__all__ = ["ANY", "SCOPE_KINDS", "LevelCache", "Scope", "ScopeKind", "applicable", "key_part"]
 
 ScopeKind = Literal["global", "org", "team", "user", "key"]
 SCOPE_KINDS: tuple[ScopeKind, ...] = ("global", "org", "team", "user", "key")
 ANY = "*"
 
 R = TypeVar("R")
+L = TypeVar("L")
 
 
 def key_part(text: str) -> str:
@@ -83,3 +84,22 @@ def applicable(
         (wildcards if scope.id == ANY and scope.kind != "global" else named).append((rule, subject))
     taken = {group_of(rule) for rule, _ in named}
     return named + [(rule, subject) for rule, subject in wildcards if group_of(rule) not in taken]
+
+
+class LevelCache(Generic[L]):
+    """The levels a principal asking for a model counts against, found once per principal and model:
+    the rules change only with a new engine, a key's owners only with a new principal."""
+
+    def __init__(self, find: Callable[[Principal, str], tuple[L, ...]], most: int = 10_000) -> None:
+        self._find = find
+        self._most = most
+        self._found: dict[tuple[str | None, ...], tuple[L, ...]] = {}
+
+    def __call__(self, principal: Principal, model: str) -> tuple[L, ...]:
+        key = (principal.key_id, principal.user_id, principal.team_id, principal.org_id, model)
+        found = self._found.get(key)
+        if found is None:
+            if len(self._found) > self._most:
+                self._found.clear()
+            found = self._found[key] = self._find(principal, model)
+        return found
