@@ -44,7 +44,15 @@ PUBLIC = {
     },
     "interlock.governance.build": {"Governance", "budgets_from_spec", "build_governance", "limits_from_spec"},
     "interlock.governance.health": {"Backend", "SharedStateHealth", "SharedStateMetrics"},
-    "interlock.governance.scopes": {"ANY", "SCOPE_KINDS", "Scope", "ScopeKind", "applicable", "key_part"},
+    "interlock.governance.scopes": {
+        "ANY",
+        "LevelCache",
+        "SCOPE_KINDS",
+        "Scope",
+        "ScopeKind",
+        "applicable",
+        "key_part",
+    },
 }
 
 
