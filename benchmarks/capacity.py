@@ -153,6 +153,15 @@ def measure_shapes(sim_url: str, mix: Sequence[Variant]) -> list[RequestShape]:
     return shapes
 
 
+def fleet_capacity(fleet: Fleet, mix: Sequence[Variant]) -> float:
+    """Requests/s the fleet's simulators serve of ``mix``, computed from their settings and the
+    real output lengths (every slot busy, decode at full-batch speed)."""
+    sims = list(fleet.sim_urls.values())
+    shapes = measure_shapes(sims[0], mix)
+    config = next(iter(fleet.sims.values())).config
+    return len(sims) * capacity_rps(config, shapes)
+
+
 def wait_idle(sim_urls: Sequence[str], timeout_s: float = 120.0) -> None:
     """Until no simulator has a request in flight (a phase beyond capacity leaves queues behind)."""
     deadline = time.monotonic() + timeout_s
@@ -311,10 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mix = traffic_mix()
     with sigterm_as_interrupt(), Fleet(scenario()) as fleet:
         meter = BackgroundMeter(fleet.pids)
-        sims = list(fleet.sim_urls.values())
-        shapes = measure_shapes(sims[0], mix)
-        config = next(iter(fleet.sims.values())).config
-        capacity = len(sims) * capacity_rps(config, shapes)
+        capacity = fleet_capacity(fleet, mix)
         phases = uvloop.run(measure(fleet, mix, capacity, seconds))
         busy = meter.cores()
     render(phases, capacity)

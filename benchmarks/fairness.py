@@ -37,13 +37,12 @@ from capacity import (
     Variant,
     _phase,
     _targets,
-    measure_shapes,
+    fleet_capacity,
     scenario,
     traffic_mix,
     wait_idle,
 )
 from interlock.chaos import Fleet
-from interlock.sim.capacity import capacity_rps
 from loadgen import Client, open_loop_mix, percentile
 from procs import BackgroundMeter, machine_line, sigterm_as_interrupt
 
@@ -170,10 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mix = traffic_mix()
     with sigterm_as_interrupt(), Fleet(scenario()) as fleet:
         meter = BackgroundMeter(fleet.pids)
-        sims = list(fleet.sim_urls.values())
-        shapes = measure_shapes(sims[0], mix)
-        config = next(iter(fleet.sims.values())).config
-        capacity = len(sims) * capacity_rps(config, shapes)
+        capacity = fleet_capacity(fleet, mix)
         results = uvloop.run(measure(fleet, mix, capacity, args.load, seconds))
         busy = meter.cores()
     render(results, capacity, args.load)

@@ -102,12 +102,14 @@ class Runtime:
         trace = [TraceStage(self.tracer)] if self.tracer.enabled else []
         recorders = [self.telemetry.observe, *(t.recorded for t in trace), self._log_request]
         governed, pressure = self._governance_stages()
+        # like the governance stages, tiering is in the chain only when the config asks for it
+        tiers = [TierStage(self.snapshot, pressure)] if self.settings.tiers else []
         return build_chain(
             [
                 AccountStage([self._settle_holds, *recorders] if governed else recorders),
                 *trace,
                 AuthStage(self.keys),
-                TierStage(self.snapshot, pressure) if pressure is not None else TierStage(self.snapshot),
+                *tiers,
                 *governed,
                 RouteStage(self.router),
             ]

@@ -28,9 +28,9 @@ def _no_budgets(ctx: RequestContext) -> float | None:
 
 
 class TierStage:
-    def __init__(self, snapshot: SnapshotRef, pressure: BudgetPressure = _no_budgets) -> None:
+    def __init__(self, snapshot: SnapshotRef, pressure: BudgetPressure | None = None) -> None:
         self._snapshot = snapshot
-        self._pressure = pressure
+        self._pressure = pressure or _no_budgets
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Reply:
         spec = self._snapshot.current.tiers.get(ctx.model)
